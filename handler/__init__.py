@@ -1,0 +1,1 @@
+"""The order processor Lambda: SQS batch in, validated orders stored in DynamoDB."""

@@ -1,0 +1,276 @@
+"""Stack configuration, read once and checked against AWS's rules before any resource is declared.
+
+Defaults live in `Pulumi.yaml` (the Pulumi CLI applies them), so this module only parses and
+validates. Every error names the key, the value, the allowed range and the reason, and all errors
+are reported at once so one `pulumi preview` shows everything that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pulumi
+
+PROJECT = "order-pipeline"
+
+# CloudWatch Logs accepts only these retention periods (days); "never expire" is not offered.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+# Level names both Powertools (Python logging) and Lambda's JSON log level filter understand.
+LOG_LEVELS = ("DEBUG", "INFO", "WARN", "ERROR")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class IntRange:
+    low: int
+    high: int
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.low}..{self.high}"
+
+
+INT_RANGES: dict[str, IntRange] = {
+    "maxReceiveCount": IntRange(1, 1000, "SQS accepts a redrive policy maxReceiveCount of 1 to 1000"),
+    "batchSize": IntRange(
+        1, 10000, "an SQS event source mapping reads at most 10000 records per batch from a standard queue"
+    ),
+    "batchingWindowSeconds": IntRange(0, 300, "Lambda gathers a batch for at most 300 seconds"),
+    "maximumConcurrency": IntRange(
+        2, 1000, "an SQS event source mapping's ScalingConfig.MaximumConcurrency accepts 2 to 1000"
+    ),
+    "functionTimeoutSeconds": IntRange(1, 900, "a Lambda function runs for at most 900 seconds"),
+    "functionMemoryMb": IntRange(128, 10240, "Lambda functions get 128 to 10240 MB of memory"),
+    "visibilityTimeoutSeconds": IntRange(0, 43200, "SQS visibility timeouts are at most 12 hours"),
+    "logRetentionDays": IntRange(1, 3653, "CloudWatch Logs retention periods run from 1 day to 10 years"),
+}
+
+# Keys whose absence is allowed: the value is derived from the others.
+OPTIONAL_KEYS = frozenset({"visibilityTimeoutSeconds"})
+
+
+class ConfigError(pulumi.RunError):
+    """Stack config AWS would reject. A RunError so `pulumi preview` prints the message, not a traceback."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    stack: str
+    max_receive_count: int
+    batch_size: int
+    batching_window_seconds: int
+    maximum_concurrency: int
+    function_timeout_seconds: int
+    function_memory_mb: int
+    visibility_timeout_seconds: int
+    log_retention_days: int
+    log_level: str
+    point_in_time_recovery: bool
+    deletion_protection: bool
+    topic_kms_key_id: str
+    raw_message_delivery: bool
+    alarm_emails: tuple[str, ...]
+    # Legal but unwise settings; reported by `load_config` as Pulumi warnings.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def recommended_visibility_timeout_seconds(self) -> int:
+        return recommended_visibility_timeout(self.function_timeout_seconds, self.batching_window_seconds)
+
+
+def recommended_visibility_timeout(function_timeout: int, batching_window: int) -> int:
+    """AWS's guidance for a queue feeding Lambda: 6 x function timeout + batching window."""
+    return 6 * function_timeout + batching_window
+
+
+class _Reader:
+    """Parses raw config strings, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self._raw = raw
+        self.errors: list[str] = []
+
+    def fail(self, key: str, value: object, allowed: str, reason: str) -> None:
+        self.errors.append(f"{PROJECT}:{key} = {value!r} is invalid: allowed {allowed}; {reason}.")
+
+    def _get(self, key: str, kind: str, parse: Callable[[str], object]) -> object:
+        text = self._raw.get(key)
+        if text is None:
+            if key not in OPTIONAL_KEYS:
+                self.errors.append(
+                    f"{PROJECT}:{key} is not set: Pulumi.yaml declares its default, which the Pulumi CLI applies; "
+                    f"set it with `pulumi config set {key} <value>`."
+                )
+            return None
+        try:
+            return parse(text)
+        except ValueError:
+            self.fail(key, text, kind, "the value does not parse as one")
+            return None
+
+    def integer(self, key: str) -> int:
+        value = self._get(key, "an integer", _parse_int)
+        if value is None:
+            return 0
+        assert isinstance(value, int)
+        rule = INT_RANGES[key]
+        if not rule.low <= value <= rule.high:
+            self.fail(key, value, rule.describe(), rule.reason)
+        return value
+
+    def optional_integer(self, key: str) -> int | None:
+        return self.integer(key) if key in self._raw else None
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key, "true or false", _parse_bool)
+        return bool(value)
+
+    def choice(self, key: str, allowed: tuple[str, ...], reason: str) -> str:
+        value = self._get(key, "a string", str)
+        if value is None:
+            return ""
+        if value not in allowed:
+            self.fail(key, value, "one of " + ", ".join(allowed), reason)
+        return str(value)
+
+    def text(self, key: str, reason: str) -> str:
+        value = self._get(key, "a string", str)
+        if value is not None and not str(value).strip():
+            self.fail(key, value, "a non-empty string", reason)
+        return str(value or "")
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, "a JSON list of strings", _parse_string_list)
+        return tuple(value) if isinstance(value, list) else ()
+
+
+def _parse_int(text: str) -> int:
+    value = json.loads(text)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(text)
+    return value
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(text)
+    return lowered == "true"
+
+
+def _parse_string_list(text: str) -> list[str]:
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(text)
+    return value
+
+
+def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
+    """Builds the config from raw Pulumi config strings, or raises ConfigError listing every problem."""
+    read = _Reader(raw)
+    max_receive_count = read.integer("maxReceiveCount")
+    batch_size = read.integer("batchSize")
+    window = read.integer("batchingWindowSeconds")
+    concurrency = read.integer("maximumConcurrency")
+    timeout = read.integer("functionTimeoutSeconds")
+    memory = read.integer("functionMemoryMb")
+    explicit_visibility = read.optional_integer("visibilityTimeoutSeconds")
+    retention = read.integer("logRetentionDays")
+    log_level = read.choice("logLevel", LOG_LEVELS, "both Lambda's log level filter and Powertools accept these")
+    topic_key = read.text("topicKmsKeyId", "the order topic must be encrypted (alias/aws/sns or a customer key)")
+    emails = read.string_list("alarmEmails")
+    point_in_time_recovery = read.boolean("pointInTimeRecovery")
+    deletion_protection = read.boolean("deletionProtection")
+    raw_message_delivery = read.boolean("rawMessageDelivery")
+    warnings: list[str] = []
+
+    if retention and retention not in LOG_RETENTION_DAYS:
+        read.fail(
+            "logRetentionDays",
+            retention,
+            "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)),
+            "CloudWatch Logs accepts only these retention periods",
+        )
+    if batch_size > 10 and window < 1:
+        read.fail(
+            "batchingWindowSeconds",
+            window,
+            f"1..300 when batchSize ({batch_size}) is above 10",
+            "Lambda rejects a batch size above 10 without a batching window of at least 1 second",
+        )
+    for email in emails:
+        if not _EMAIL.match(email):
+            read.fail("alarmEmails", email, "e-mail addresses", "each entry becomes an SNS e-mail subscription")
+
+    recommended = recommended_visibility_timeout(timeout, window)
+    if explicit_visibility is None:
+        visibility = recommended
+    else:
+        visibility = explicit_visibility
+        minimum = timeout + window
+        if visibility < minimum:
+            read.fail(
+                "visibilityTimeoutSeconds",
+                visibility,
+                f"at least {minimum} (functionTimeoutSeconds {timeout} + batchingWindowSeconds {window})",
+                "AWS rejects the event source mapping, and a message still being processed would be delivered again",
+            )
+        elif visibility < recommended:
+            warnings.append(
+                f"{PROJECT}:visibilityTimeoutSeconds = {visibility} is below AWS's recommended {recommended} "
+                f"(6 x functionTimeoutSeconds + batchingWindowSeconds): throttled retries may reach the DLQ early."
+            )
+
+    if read.errors:
+        raise ConfigError(f"invalid stack config for '{stack}':\n  " + "\n  ".join(read.errors))
+    return PipelineConfig(
+        stack=stack,
+        max_receive_count=max_receive_count,
+        batch_size=batch_size,
+        batching_window_seconds=window,
+        maximum_concurrency=concurrency,
+        function_timeout_seconds=timeout,
+        function_memory_mb=memory,
+        visibility_timeout_seconds=visibility,
+        log_retention_days=retention,
+        log_level=log_level,
+        point_in_time_recovery=point_in_time_recovery,
+        deletion_protection=deletion_protection,
+        topic_kms_key_id=topic_key,
+        raw_message_delivery=raw_message_delivery,
+        alarm_emails=emails,
+        warnings=tuple(warnings),
+    )
+
+
+CONFIG_KEYS = (
+    "maxReceiveCount",
+    "batchSize",
+    "batchingWindowSeconds",
+    "maximumConcurrency",
+    "functionTimeoutSeconds",
+    "functionMemoryMb",
+    "visibilityTimeoutSeconds",
+    "logRetentionDays",
+    "logLevel",
+    "pointInTimeRecovery",
+    "deletionProtection",
+    "topicKmsKeyId",
+    "rawMessageDelivery",
+    "alarmEmails",
+)
+
+
+def load_config() -> PipelineConfig:
+    """Reads this stack's config once; the one place the program touches `pulumi.Config`."""
+    source = pulumi.Config()
+    raw = {key: value for key in CONFIG_KEYS if (value := source.get(key)) is not None}
+    config = parse_config(raw, pulumi.get_stack())
+    for warning in config.warnings:
+        pulumi.log.warn(warning)
+    return config
