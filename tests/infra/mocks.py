@@ -1,0 +1,122 @@
+"""Pulumi mocks that answer like AWS: realistic ARNs, URLs, names and ids, and a record of every resource."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+ACCOUNT = "123456789012"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    type: str
+    name: str  # logical name
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    id: str
+
+
+def physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    """The explicit name, else an auto-name as the provider makes one: logical name plus a suffix."""
+    explicit = args.inputs.get("name")
+    if explicit:
+        return str(explicit)
+    return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
+
+
+State = tuple[str, dict[str, Any]]
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
+        self.resources: list[Recorded] = []
+        self.calls: list[str] = []
+        self._builders: dict[str, Callable[[pulumi.runtime.MockResourceArgs, str], State]] = {
+            "aws:dynamodb/table:Table": self._table,
+            "aws:sns/topic:Topic": self._topic,
+            "aws:sns/topicSubscription:TopicSubscription": self._subscription,
+            "aws:sqs/queue:Queue": self._queue,
+            "aws:sqs/queuePolicy:QueuePolicy": self._by_queue_url,
+            "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": self._by_queue_url,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:lambda/function:Function": self._function,
+            "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+        }
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if regional else ''}:{ACCOUNT}:{resource}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
+        if not args.custom:  # a ComponentResource: nothing to create
+            resource_id, extra = f"{args.name}-component", {}
+        else:
+            builder = self._builders.get(args.typ)
+            if builder is None:
+                raise NotImplementedError(f"no mock for resource type {args.typ}: add one to tests/infra/mocks.py")
+            resource_id, extra = builder(args, physical_name(args))
+        state = {**args.inputs, **extra}
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), state, resource_id))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        # The program builds its policies as data; any invoke is unexpected and recorded for the tests.
+        self.calls.append(args.token)
+        return {}, None
+
+    # lookups for tests
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [resource for resource in self.resources if resource.type == type_]
+
+    def one(self, type_: str, name_suffix: str = "") -> Recorded:
+        found = [resource for resource in self.of_type(type_) if resource.name.endswith(name_suffix)]
+        assert len(found) == 1, f"expected one {type_} named *{name_suffix}, found {[r.name for r in found]}"
+        return found[0]
+
+    # builders: (id, computed outputs) per type, as the AWS provider reports them
+    def _table(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return name, {"name": name, "arn": self.arn("dynamodb", f"table/{name}")}
+
+    def _topic(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        arn = self.arn("sns", name)
+        return arn, {"name": name, "arn": arn}
+
+    def _subscription(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        arn = f"{args.inputs['topic']}:{uuid.uuid5(uuid.NAMESPACE_URL, args.name)}"
+        return arn, {"arn": arn}
+
+    def _queue(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        url = f"https://sqs.{self.region}.amazonaws.com/{ACCOUNT}/{name}"
+        return url, {"name": name, "url": url, "arn": self.arn("sqs", name)}
+
+    def _by_queue_url(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return str(args.inputs["queueUrl"]), {}
+
+    def _role(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return name, {"name": name, "arn": self.arn("iam", f"role/{name}", regional=False)}
+
+    def _role_policy(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return f"{args.inputs['role']}:{name}", {"name": name}
+
+    def _log_group(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return name, {"name": name, "arn": self.arn("logs", f"log-group:{name}")}
+
+    def _function(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        arn = self.arn("lambda", f"function:{name}")
+        return name, {"name": name, "arn": arn, "qualifiedArn": f"{arn}:$LATEST", "version": "$LATEST"}
+
+    def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        mapping_id = str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
+        return mapping_id, {"uuid": mapping_id, "functionArn": args.inputs["functionName"], "state": "Enabled"}
+
+    def _metric_alarm(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        return name, {"name": name, "arn": self.arn("cloudwatch", f"alarm:{name}")}
