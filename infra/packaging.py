@@ -21,7 +21,7 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "jmespath", "s3transfer", "ur
 
 
 def _is_packaged(relative: Path) -> bool:
-    return "__pycache__" not in relative.parts and relative.suffix != ".pyc" and relative.parts[0] != ".."
+    return "__pycache__" not in relative.parts and relative.parts[0] != ".."
 
 
 def handler_assets(project_dir: Path) -> Assets:
