@@ -1,0 +1,117 @@
+"""Injects DynamoDB write errors into this process's boto3 clients, the way a throttled or misconfigured table fails.
+
+A botocore `before-call` hook answers a matching PutItem with the service's error instead of sending it,
+so the handler sees a real ClientError. It is installed on a session before the handler creates its
+clients (a client copies its session's hooks when it is created). Injected errors skip the SDK's own
+retries, so every one of them reaches the handler and the queue's redelivery.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+THROTTLED = ("ProvisionedThroughputExceededException", "The level of configured provisioned throughput was exceeded")
+ACCESS_DENIED = (
+    "AccessDeniedException",
+    "User is not authorized to perform: dynamodb:PutItem on resource: table (no identity-based policy allows it)",
+)
+INTERNAL_ERROR = ("InternalServerError", "Internal server error")
+
+_STATUS = {"ProvisionedThroughputExceededException": 400, "AccessDeniedException": 400, "InternalServerError": 500}
+
+
+def default_session() -> boto3.Session:
+    """The session `boto3.client()` uses, created if there is none yet (never replacing one)."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    return boto3.DEFAULT_SESSION
+
+
+@dataclass
+class FaultRule:
+    error: tuple[str, str]  # (code, message)
+    order_ids: Collection[str] | None = None  # None: any order
+    times: int | None = None  # None: every matching write
+    probability: float = 1.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def take(self, order_id: str) -> bool:
+        if self.order_ids is not None and order_id not in self.order_ids:
+            return False
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.probability < 1.0 and self.rng.random() >= self.probability:
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
+class DynamoFaults:
+    """PutItem faults for this process; `install` it before the handler's clients exist."""
+
+    def __init__(self) -> None:
+        self._rules: list[FaultRule] = []
+        self._lock = threading.Lock()
+        self.puts = 0  # PutItem calls seen
+        self.injected: Counter[str] = Counter()
+        self.on_put: Callable[[str], None] | None = None  # called with the order id of each write let through
+
+    def install(self, session: boto3.Session | None = None) -> DynamoFaults:
+        """Hooks `session` (default: the one `boto3.client()` uses) for clients created from now on."""
+        (session or default_session()).events.register("before-call.dynamodb.PutItem", self._before_put)
+        return self
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def fail(
+        self,
+        error: tuple[str, str],
+        order_ids: Collection[str] | None = None,
+        times: int | None = None,
+        probability: float = 1.0,
+        seed: int = 7,
+    ) -> FaultRule:
+        return self.add(FaultRule(error, order_ids, times, probability, random.Random(seed)))
+
+    def remove(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules.remove(rule)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+            self.puts = 0
+            self.injected.clear()
+
+    def _before_put(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        order_id = json.loads(params["body"])["Item"].get("orderId", {}).get("S", "")
+        with self._lock:
+            self.puts += 1
+            rule = next((rule for rule in self._rules if rule.take(order_id)), None)
+            if rule is not None:
+                self.injected[rule.error[0]] += 1
+        if rule is None:
+            if self.on_put is not None:
+                self.on_put(order_id)
+            return None
+        code, message = rule.error
+        status = _STATUS.get(code, 400)
+        response = AWSResponse(url="", status_code=status, headers={}, raw=None)
+        return response, {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 0},
+        }

@@ -1,0 +1,141 @@
+"""Property-based: whatever a body holds, the handler answers for every record and stores only valid orders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from handler.order import METADATA_ATTRIBUTE, InvalidOrder, parse_order, validate_order
+from sandbox.lambda_runtime import Handler, LambdaContext
+from tests.handler.conftest import REGION, TABLE, hand_made_event
+
+_deserialize = TypeDeserializer().deserialize
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(scope="module")
+def table() -> Iterator[Any]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield dynamodb
+
+
+def _context() -> LambdaContext:
+    return LambdaContext("orders-test-processor", 256, "arn:aws:lambda:us-east-1:123456789012:function:f", 30)
+
+
+def _answer(handler: Handler, bodies: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    event = hand_made_event(*bodies)
+    response = handler(event, _context())  # must not raise, whatever the bodies are
+    assert set(response) == {"batchItemFailures"}
+    return event, response
+
+
+def _as_parsed(value: Any) -> Any:
+    """A stored value as JSON parsing gives it: DynamoDB returns every number as a Decimal."""
+    if isinstance(value, dict):
+        return {key: _as_parsed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_parsed(item) for item in value]
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+def _assert_every_stored_item_is_a_valid_order(table: Any) -> None:
+    for item in table.scan(TableName=TABLE)["Items"]:
+        order = {name: _as_parsed(_deserialize(value)) for name, value in item.items() if name != METADATA_ATTRIBUTE}
+        revalidated = validate_order(order)  # raises if an invalid order was stored
+        assert revalidated.content_hash == item[METADATA_ATTRIBUTE]["M"]["orderHash"]["S"]
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(lambda d: d.is_finite())
+    | st.text(max_size=40)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=25,
+)
+valid_fields: dict[str, st.SearchStrategy[Any]] = {
+    "orderId": st.from_regex(r"[A-Za-z0-9._:-]{1,40}", fullmatch=True),
+    "userId": st.text(max_size=20),
+    "quantity": st.integers(min_value=1, max_value=10**6) | st.integers(min_value=1, max_value=999).map(str),
+    "timestamp": st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
+    "totalAmount": st.decimals(min_value=0, max_value=10**9, places=2),
+    "currency": st.from_regex(r"[A-Z]{3}", fullmatch=True),
+    "items": st.lists(
+        st.fixed_dictionaries(
+            {
+                "sku": st.text(min_size=1, max_size=8),
+                "quantity": st.integers(min_value=1, max_value=50),
+                "unitPrice": st.decimals(min_value=0, max_value=1000, places=2),
+            }
+        ),
+        max_size=3,
+    ),
+}
+
+
+@st.composite
+def order_like_documents(draw: st.DrawFn) -> str:
+    """Objects shaped like orders: each known field absent, valid or anything at all, plus extra fields."""
+    document: dict[str, Any] = draw(st.dictionaries(st.text(max_size=10), json_values, max_size=3))
+    for name, valid in valid_fields.items():
+        choice = draw(st.sampled_from(["absent", "anything", *["valid"] * 8]))
+        if choice != "absent":
+            document[name] = draw(valid if choice == "valid" else json_values)
+    return json.dumps(document, ensure_ascii=draw(st.booleans()), default=float)
+
+
+@PROPERTY_SETTINGS
+@given(bodies=st.lists(st.text(max_size=300) | order_like_documents(), min_size=1, max_size=10))
+def test_any_batch_gets_an_answer_for_every_record_and_only_valid_orders_are_stored(
+    lambda_handler: Handler, table: Any, bodies: list[str]
+) -> None:
+    event, response = _answer(lambda_handler, bodies)
+    record_ids = {record["messageId"] for record in event["Records"]}
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    assert failed <= record_ids
+    for record in event["Records"]:
+        try:
+            order = parse_order(record["body"])
+        except InvalidOrder:
+            assert record["messageId"] in failed  # an invalid order is always reported
+            continue
+        if record["messageId"] not in failed:  # a success means the order is in the table
+            stored = table.get_item(TableName=TABLE, Key={"orderId": {"S": order.order_id}}, ConsistentRead=True)
+            assert "Item" in stored
+    _assert_every_stored_item_is_a_valid_order(table)
+
+
+@PROPERTY_SETTINGS
+@given(body=st.binary(max_size=200).map(lambda raw: raw.decode("utf-8", errors="surrogateescape")))
+def test_arbitrary_bytes_never_escape_the_handler(lambda_handler: Handler, table: Any, body: str) -> None:
+    event, response = _answer(lambda_handler, [body])
+    try:
+        parse_order(body)
+    except InvalidOrder:
+        assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
