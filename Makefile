@@ -27,5 +27,8 @@ pytest: install
 
 test: lint typecheck pytest
 
+bench: install
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .sandbox .bench
