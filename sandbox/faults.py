@@ -72,6 +72,9 @@ class DynamoFaults:
         (session or default_session()).events.register("before-call.dynamodb.PutItem", self._before_put)
         return self
 
+    def uninstall(self, session: boto3.Session | None = None) -> None:
+        (session or default_session()).events.unregister("before-call.dynamodb.PutItem", self._before_put)
+
     def add(self, rule: FaultRule) -> FaultRule:
         with self._lock:
             self._rules.append(rule)

@@ -7,6 +7,7 @@ works for any program and the tests and the sandbox exercise the real entry poin
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 from collections.abc import Mapping
@@ -106,12 +107,15 @@ def run_program(
     mocks: pulumi.runtime.Mocks,
     *,
     preview: bool = False,
+    logger: logging.Logger | None = None,
 ) -> ProgramRun:
-    """Runs `__main__.py` under `mocks`; raises what the program raises (a bad config, a failed create)."""
+    """Runs `__main__.py` under `mocks`; raises what the program raises (a bad config, a failed create).
+
+    `logger` receives what the program logs through `pulumi.log` (its warnings, say)."""
     settings.ROOT.set(None)  # a fresh root stack per run, so outputs of an earlier run never leak in
     pulumi.runtime.set_all_config(dict(config))
     monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=preview, monitor=monitor, logger=logger)
     program = project.directory / "__main__.py"
     added_to_path = str(project.directory) not in sys.path
     if added_to_path:

@@ -1,0 +1,405 @@
+"""Deploys a Pulumi program into the emulator: under Pulumi's mocks, creating a resource creates it in moto.
+
+Every resource returns the ARN, URL and name moto gave it, so each reference between resources is the
+real one. Event source mappings are not created in moto (its own SQS-to-Lambda path needs Docker and
+miscounts receives); they are recorded for the sandbox's pollers instead.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import shutil
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from sandbox.emulator import Endpoint
+from sandbox.policy_check import undeliverable_subscriptions
+from sandbox.program import Project, run_program
+
+
+class DeployError(Exception):
+    """The program cannot run in the sandbox, or would not work on AWS."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A resource as the program declared it (inputs) and as the emulator created it (state)."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    id: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    handler: str
+    code_dir: Path
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+    log_group: str
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    id: str
+    queue_arn: str
+    function_arn: str
+    batch_size: int
+    batching_window_seconds: int
+    maximum_concurrency: int | None
+    report_batch_item_failures: bool
+    enabled: bool
+
+
+@dataclass
+class Deployment:
+    stack: str
+    config: dict[str, str]
+    outputs: dict[str, Any]
+    resources: list[Declared]
+    functions: dict[str, FunctionSpec]  # by ARN
+    mappings: list[MappingSpec]
+    warnings: list[str] = field(default_factory=list)
+
+
+State = tuple[str, dict[str, Any]]
+Creator = Callable[[pulumi.runtime.MockResourceArgs, str], State]
+
+
+def _int(value: Any) -> int:
+    return int(float(value))
+
+
+def _auto_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    """An explicit name, else one made as the AWS provider makes it: the logical name and a random suffix."""
+    explicit = args.inputs.get("name")
+    return str(explicit) if explicit else f"{args.name}-{secrets.token_hex(4)[:7]}"
+
+
+# The provider's camelCase inputs and the AWS API's names for them.
+_QUEUE_ATTRIBUTES = {
+    "visibilityTimeoutSeconds": "VisibilityTimeout",
+    "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
+    "messageRetentionSeconds": "MessageRetentionPeriod",
+    "delaySeconds": "DelaySeconds",
+    "maxMessageSize": "MaximumMessageSize",
+    "sqsManagedSseEnabled": "SqsManagedSseEnabled",
+    "kmsMasterKeyId": "KmsMasterKeyId",
+    "redrivePolicy": "RedrivePolicy",
+}
+
+_ALARM_FIELDS = {
+    "comparisonOperator": "ComparisonOperator",
+    "evaluationPeriods": "EvaluationPeriods",
+    "metricName": "MetricName",
+    "namespace": "Namespace",
+    "period": "Period",
+    "statistic": "Statistic",
+    "threshold": "Threshold",
+    "treatMissingData": "TreatMissingData",
+    "alarmDescription": "AlarmDescription",
+    "alarmActions": "AlarmActions",
+    "okActions": "OKActions",
+}
+
+
+class EmulatorMocks(pulumi.runtime.Mocks):
+    def __init__(self, endpoint: Endpoint, code_root: Path) -> None:
+        self.endpoint = endpoint
+        self.code_root = code_root
+        self.resources: list[Declared] = []
+        self.functions: dict[str, FunctionSpec] = {}
+        self.mappings: list[MappingSpec] = []
+        session = endpoint.session()
+        self._clients: dict[str, Any] = {}
+        self._session = session
+        self._creators: dict[str, Creator] = {
+            "aws:dynamodb/table:Table": self._table,
+            "aws:sns/topic:Topic": self._topic,
+            "aws:sns/topicSubscription:TopicSubscription": self._subscription,
+            "aws:sqs/queue:Queue": self._queue,
+            "aws:sqs/queuePolicy:QueuePolicy": self._queue_policy,
+            "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": self._redrive_allow_policy,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:lambda/function:Function": self._function,
+            "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+        }
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.endpoint.client(service, self._session)
+        return self._clients[service]
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
+        if not args.custom:  # a ComponentResource: nothing to create
+            return f"{args.name}-component", dict(args.inputs)
+        creator = self._creators.get(args.typ)
+        if creator is None:
+            supported = ", ".join(sorted(self._creators))
+            raise DeployError(f"the sandbox cannot create {args.typ} ('{args.name}'); it supports: {supported}")
+        resource_id, outputs = creator(args, _auto_name(args))
+        state = {**args.inputs, **outputs}
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+        raise DeployError(f"the sandbox does not answer the invoke {args.token}: build the value as data instead")
+
+    # one creator per resource type, mapping the provider's camelCase inputs onto the AWS API
+
+    def _table(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        inputs = args.inputs
+        key_schema = [{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}]
+        if inputs.get("rangeKey"):
+            key_schema.append({"AttributeName": inputs["rangeKey"], "KeyType": "RANGE"})
+        params: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": key_schema,
+            "AttributeDefinitions": [
+                {"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs.get("attributes", [])
+            ],
+            "BillingMode": inputs.get("billingMode", "PROVISIONED"),
+        }
+        if params["BillingMode"] == "PROVISIONED":
+            params["ProvisionedThroughput"] = {
+                "ReadCapacityUnits": _int(inputs.get("readCapacity", 1)),
+                "WriteCapacityUnits": _int(inputs.get("writeCapacity", 1)),
+            }
+        if (inputs.get("serverSideEncryption") or {}).get("enabled"):
+            params["SSESpecification"] = {"Enabled": True}
+        if inputs.get("deletionProtectionEnabled"):
+            params["DeletionProtectionEnabled"] = True
+        dynamodb = self._client("dynamodb")
+        table = dynamodb.create_table(**params)["TableDescription"]
+        if (inputs.get("pointInTimeRecovery") or {}).get("enabled"):
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        return name, {"name": name, "arn": table["TableArn"]}
+
+    def _topic(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        attributes = {"KmsMasterKeyId": args.inputs["kmsMasterKeyId"]} if args.inputs.get("kmsMasterKeyId") else {}
+        arn = self._client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        return arn, {"name": name, "arn": arn}
+
+    def _subscription(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        inputs = args.inputs
+        attributes = {"RawMessageDelivery": "true"} if inputs.get("rawMessageDelivery") else {}
+        arn = self._client("sns").subscribe(
+            TopicArn=inputs["topic"],
+            Protocol=inputs["protocol"],
+            Endpoint=inputs["endpoint"],
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        return arn, {"arn": arn}
+
+    def _queue(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        attributes = {}
+        for key, attribute in _QUEUE_ATTRIBUTES.items():
+            value = args.inputs.get(key)
+            if value is None or value == "":
+                continue
+            if isinstance(value, bool):
+                attributes[attribute] = "true" if value else "false"
+            elif isinstance(value, float):
+                attributes[attribute] = str(int(value))
+            else:
+                attributes[attribute] = str(value)
+        sqs = self._client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, {"name": name, "url": url, "arn": arn}
+
+    def _queue_policy(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        url = args.inputs["queueUrl"]
+        self._client("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": args.inputs["policy"]})
+        return url, {}
+
+    def _redrive_allow_policy(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        url = args.inputs["queueUrl"]
+        self._client("sqs").set_queue_attributes(
+            QueueUrl=url, Attributes={"RedriveAllowPolicy": args.inputs["redriveAllowPolicy"]}
+        )
+        return url, {}
+
+    def _role(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        role = self._client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=args.inputs["assumeRolePolicy"])
+        return name, {"name": name, "arn": role["Role"]["Arn"], "uniqueId": role["Role"]["RoleId"]}
+
+    def _role_policy(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        role = args.inputs["role"]
+        self._client("iam").put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=args.inputs["policy"])
+        return f"{role}:{name}", {"name": name}
+
+    def _log_group(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        logs = self._client("logs")
+        logs.create_log_group(logGroupName=name)
+        if args.inputs.get("retentionInDays"):
+            logs.put_retention_policy(logGroupName=name, retentionInDays=_int(args.inputs["retentionInDays"]))
+        [group] = [
+            g for g in logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name
+        ]
+        return name, {"name": name, "arn": group["arn"].removesuffix(":*")}  # the provider strips ":*" too
+
+    def _function(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        inputs = args.inputs
+        code_dir = self.code_root / name
+        zipped = _unpack_code(inputs["code"], code_dir)
+        environment = {str(k): str(v) for k, v in ((inputs.get("environment") or {}).get("variables") or {}).items()}
+        params: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": inputs.get("runtime", "python3.12"),
+            "Role": inputs["role"],
+            "Handler": inputs["handler"],
+            "Code": {"ZipFile": zipped},
+            "Timeout": _int(inputs.get("timeout", 3)),
+            "MemorySize": _int(inputs.get("memorySize", 128)),
+            "Environment": {"Variables": environment},
+            "Architectures": list(inputs.get("architectures") or ["x86_64"]),
+        }
+        function = self._client("lambda").create_function(**params)
+        logging_config = inputs.get("loggingConfig") or {}  # moto drops LoggingConfig, so keep it here
+        self.functions[function["FunctionArn"]] = FunctionSpec(
+            name=name,
+            arn=function["FunctionArn"],
+            handler=params["Handler"],
+            code_dir=code_dir,
+            environment=environment,
+            timeout_seconds=params["Timeout"],
+            memory_mb=params["MemorySize"],
+            log_group=logging_config.get("logGroup") or f"/aws/lambda/{name}",
+        )
+        arn = function["FunctionArn"]
+        return name, {
+            "name": name,
+            "arn": arn,
+            "qualifiedArn": f"{arn}:$LATEST",
+            "version": "$LATEST",
+            "invokeArn": (
+                f"arn:aws:apigateway:{self.endpoint.region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+            ),
+        }
+
+    def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        inputs = args.inputs
+        function_arn = self._function_arn(str(inputs["functionName"]))
+        scaling = inputs.get("scalingConfig") or {}
+        mapping = MappingSpec(
+            id=str(uuid.uuid4()),
+            queue_arn=str(inputs["eventSourceArn"]),
+            function_arn=function_arn,
+            batch_size=_int(inputs.get("batchSize", 10)),
+            batching_window_seconds=_int(inputs.get("maximumBatchingWindowInSeconds", 0)),
+            maximum_concurrency=_int(scaling["maximumConcurrency"]) if scaling.get("maximumConcurrency") else None,
+            report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
+            enabled=inputs.get("enabled", True) is not False,
+        )
+        self.mappings.append(mapping)
+        return mapping.id, {"uuid": mapping.id, "functionArn": function_arn, "state": "Enabled"}
+
+    def _function_arn(self, name_or_arn: str) -> str:
+        for arn, function in self.functions.items():
+            if name_or_arn in (arn, function.name):
+                return arn
+        raise DeployError(f"event source mapping names function {name_or_arn!r}, which this program does not declare")
+
+    def _metric_alarm(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        params: dict[str, Any] = {"AlarmName": name}
+        for key, field_name in _ALARM_FIELDS.items():
+            if args.inputs.get(key) is not None:
+                params[field_name] = args.inputs[key]
+        for integer in ("EvaluationPeriods", "Period"):
+            if integer in params:
+                params[integer] = _int(params[integer])
+        params["Dimensions"] = [{"Name": k, "Value": str(v)} for k, v in (args.inputs.get("dimensions") or {}).items()]
+        cloudwatch = self._client("cloudwatch")
+        cloudwatch.put_metric_alarm(**params)
+        [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        return name, {"name": name, "arn": alarm["AlarmArn"]}
+
+
+def _unpack_code(code: Any, directory: Path) -> bytes:
+    """Writes the function's archive to `directory` (the code the sandbox runs) and returns it zipped."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, asset in _assets(code):
+            target = directory / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(asset, pulumi.FileAsset):
+                shutil.copyfile(str(asset.path), target)
+            elif isinstance(asset, pulumi.StringAsset):
+                target.write_text(str(asset.text))
+            else:
+                raise DeployError(f"the sandbox cannot unpack a {type(asset).__name__} in a function's code")
+            archive.write(target, path)
+    return buffer.getvalue()
+
+
+def _assets(code: Any) -> list[tuple[str, pulumi.Asset]]:
+    if isinstance(code, pulumi.AssetArchive):
+        found: list[tuple[str, pulumi.Asset]] = []
+        for path, asset in code.assets.items():
+            if isinstance(asset, pulumi.Archive):
+                found.extend((f"{path}/{inner}", inner_asset) for inner, inner_asset in _assets(asset))
+            else:
+                found.append((path, asset))
+        return found
+    if isinstance(code, pulumi.FileArchive) and Path(str(code.path)).is_dir():
+        root = Path(str(code.path))
+        return [
+            (str(p.relative_to(root)), pulumi.FileAsset(str(p)))
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts
+        ]
+    raise DeployError(f"the sandbox cannot unpack function code of type {type(code).__name__}")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def deploy(project: Project, stack: str, config: Mapping[str, str], endpoint: Endpoint, code_root: Path) -> Deployment:
+    """Runs the program against the emulator, then refuses it if SNS could not deliver to a subscribed queue."""
+    mocks = EmulatorMocks(endpoint, code_root)
+    warnings = _Collect()
+    program_log = logging.getLogger(f"sandbox.program.{uuid.uuid4().hex}")
+    program_log.propagate = False
+    program_log.addHandler(warnings)
+    run = run_program(project, stack, config, mocks, logger=program_log)
+    problems = undeliverable_subscriptions(mocks.resources)
+    if problems:
+        raise DeployError("refused: " + "; ".join(problems))
+    return Deployment(
+        stack=stack,
+        config=dict(config),
+        outputs=run.outputs,
+        resources=mocks.resources,
+        functions=mocks.functions,
+        mappings=mocks.mappings,
+        warnings=warnings.messages,
+    )
