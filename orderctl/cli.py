@@ -1,0 +1,331 @@
+"""orderctl: the order pipeline offline (demo, sandbox) and the tools to operate a running one."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from orderctl.errors import OrderctlError
+from orderctl.pipeline import DeadLetter, Pipeline
+from orderctl.samples import problem_with, sample_order, to_json
+from orderctl.target import DEFAULT_STATE_DIR, resolve
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console() -> Console:
+    # Bound to the stdout of the moment: the sandbox later routes the function's own output elsewhere.
+    return Console(file=sys.stdout, highlight=False)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=lambda v: int(v) if isinstance(v, Decimal) and v == int(v) else float(v))
+
+
+Connect = Callable[[], Pipeline]
+
+
+def targeted(command: F) -> F:
+    """Adds --sandbox / --stack / --outputs and hands the command `connect()`, which it calls once its own
+    arguments are checked: a bad argument is reported before anything is read or reached."""
+
+    @click.option(
+        "--sandbox",
+        "sandbox_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        is_flag=False,
+        flag_value=str(DEFAULT_STATE_DIR),
+        default=None,
+        help=f"a sandbox started by `orderctl sandbox up` (state dir, default {DEFAULT_STATE_DIR}); the default target",
+    )
+    @click.option("--stack", help="a deployed stack, read through `pulumi stack output --json --stack NAME`")
+    @click.option(
+        "--outputs", "outputs_file", type=click.Path(path_type=Path), help="a saved `pulumi stack output --json`"
+    )
+    @wraps(command)
+    def wrapper(sandbox_dir: Path | None, stack: str | None, outputs_file: Path | None, **kwargs: Any) -> Any:
+        return command(lambda: Pipeline(resolve(sandbox_dir, stack, outputs_file)), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """The order pipeline: run it offline, and operate a running one."""
+
+
+@cli.command()
+@click.option("--stack", default="dev", show_default=True, help="the stack whose config the sandbox deploys")
+@click.option("--orders", "count", type=click.IntRange(1, 10_000), default=20, show_default=True, help="sample orders")
+def demo(stack: str, count: int) -> None:
+    """Run the whole pipeline offline and show what happened to each order (exit 0 when all is as expected)."""
+    from orderctl.demo import run_demo  # the sandbox loads moto and Pulumi: only when needed
+
+    with _sandbox_errors():
+        ok = run_demo(_console(), PROJECT_DIR, stack, count)
+    if not ok:
+        raise OrderctlError("the demo's outcomes were not all as expected (see the table above)")
+
+
+@cli.group()
+def sandbox() -> None:
+    """The offline sandbox: moto's server with the stack deployed in it."""
+
+
+@contextmanager
+def _sandbox_errors() -> Iterator[None]:
+    """The sandbox's refusals (bad config, unknown stack, a deploy it refuses) as one-line errors."""
+    import pulumi
+
+    from sandbox.deploy import DeployError
+    from sandbox.program import StackConfigError
+
+    try:
+        yield
+    except (DeployError, StackConfigError, pulumi.RunError) as error:
+        raise OrderctlError(" ".join(str(error).split())) from None
+
+
+def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for value in values:
+        key, separator, setting = value.partition("=")
+        if not separator or not key:
+            raise click.BadParameter(f"{value!r} is not key=value", param_hint="--config")
+        parsed[key] = setting
+    return parsed
+
+
+@sandbox.command("up")
+@click.option("--stack", default="dev", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=4566, show_default=True)
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_STATE_DIR, show_default=True
+)
+@click.option("--config", "settings", multiple=True, metavar="KEY=VALUE", help="a stack config override (repeatable)")
+@click.option("--logs", "echo_logs", is_flag=True, help="also print the function's log lines here")
+def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...], echo_logs: bool) -> None:
+    """Serve the sandbox until SIGINT or SIGTERM; writes <state-dir>/outputs.json when ready."""
+    from sandbox.runner import Sandbox
+
+    console = _console()
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    overrides = _parse_config(settings)
+    with (
+        _sandbox_errors(),
+        Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs) as running,
+    ):
+        assert running.deployment is not None
+        for warning in running.deployment.warnings:
+            console.print(f"warning: {warning}")
+        console.print(f"outputs: {state_dir / 'outputs.json'}")
+        console.print(f"ready {running.endpoint.url}", soft_wrap=True)
+        stopping.wait()
+        console.print("stopping")
+    console.print("stopped")
+
+
+@cli.command()
+@click.option("--order", "order_text", help="one order as JSON")
+@click.option("--file", "orders_file", type=click.File("r"), help="orders as JSON lines")
+@click.option("--sample", type=click.IntRange(1, 100_000), help="this many generated sample orders")
+@click.option("--raw", is_flag=True, help="publish as given, even what the processor will reject (to test the DLQ)")
+@targeted
+def publish(connect: Connect, order_text: str | None, orders_file: Any, sample: int | None, raw: bool) -> None:
+    """Publish orders to the order topic."""
+    if sum(x is not None for x in (order_text, orders_file, sample)) != 1:
+        raise OrderctlError("give exactly one of --order JSON, --file FILE, --sample N")
+    if order_text is not None:
+        bodies = [order_text]
+    elif orders_file is not None:
+        bodies = [line.rstrip("\n") for line in orders_file if line.strip()]
+    else:
+        rng = random.Random()
+        bodies = [to_json(sample_order(rng, number)) for number in range(1, (sample or 0) + 1)]
+    if not raw:
+        for number, body in enumerate(bodies, start=1):
+            problem = problem_with(body)
+            if problem:
+                where = f"order {number}" if len(bodies) > 1 else "the order"
+                raise OrderctlError(f"{where} would be rejected: {problem} (publish it anyway with --raw)")
+    pipeline = connect()
+    console = _console()
+    with Progress(console=console, transient=True, disable=len(bodies) < 50) as progress:
+        task = progress.add_task("publishing", total=len(bodies))
+        message_ids = pipeline.publish(bodies, lambda done: progress.advance(task, done))
+    console.print(f"published {len(message_ids)} order(s) to {pipeline.target.output('topicArn')}")
+
+
+@cli.group()
+def orders() -> None:
+    """Look up stored orders."""
+
+
+@orders.command("get")
+@click.argument("order_id")
+@targeted
+def orders_get(connect: Connect, order_id: str) -> None:
+    """Print one order as stored (with its _pipeline metadata)."""
+    pipeline = connect()
+    order = pipeline.order(order_id)
+    if order is None:
+        raise OrderctlError(f"order {order_id!r} is not in {pipeline.target.output('tableName')}")
+    click.echo(_json(order))
+
+
+@orders.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@targeted
+def orders_list(connect: Connect, limit: int, as_json: bool) -> None:
+    """List stored orders."""
+    pipeline = connect()
+    if as_json:
+        click.echo(_json(pipeline.orders(limit)))
+        return
+    table = Table("orderId", "userId", "status", "quantity", "totalAmount", "received", "stored")
+    for order in pipeline.orders(limit):
+        meta = order.get("_pipeline", {})
+        cells = [order.get(name) for name in ("orderId", "userId", "status", "quantity", "totalAmount")]
+        table.add_row(
+            *("" if c is None else str(c) for c in cells), meta.get("receivedAt", ""), meta.get("storedAt", "")
+        )
+    _console().print(table)
+
+
+@cli.group()
+def dlq() -> None:
+    """Inspect, redrive or purge the dead-letter queue."""
+
+
+@dlq.command("list")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@targeted
+def dlq_list(connect: Connect, as_json: bool) -> None:
+    """Each message in the DLQ: its order, receives, first and last failure, and the reason the processor logged."""
+    letters = connect().dead_letters()
+    if as_json:
+        click.echo(_json([_dead_letter_json(letter) for letter in letters]))
+        return
+    table = Table(
+        "message", "order", "receives", "first failure", "last failure", "reason", title=f"{len(letters)} in the DLQ"
+    )
+    for letter in letters:
+        first = letter.attempts[0].at if letter.attempts else None
+        last = letter.attempts[-1].at if letter.attempts else None
+        table.add_row(
+            letter.message_id,
+            letter.order_text[:60],
+            str(max((a.number for a in letter.attempts), default=letter.receive_count)),
+            first.isoformat(timespec="seconds") if first else "",
+            last.isoformat(timespec="seconds") if last else "",
+            letter.reason or "(no failure logged)",
+        )
+    _console().print(table)
+
+
+def _dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "messageId": letter.message_id,
+        "order": letter.order_text,
+        "receiveCount": letter.receive_count,
+        "sentAt": letter.sent_at.isoformat() if letter.sent_at else None,
+        "attempts": [
+            {"attempt": a.number, "at": a.at.isoformat() if a.at else None, "failure": a.failure, "reason": a.reason}
+            for a in letter.attempts
+        ],
+        "reason": letter.reason,
+    }
+
+
+@dlq.command("redrive")
+@click.option("--max", "limit", type=click.IntRange(1, None), help="move at most this many")
+@targeted
+def dlq_redrive(connect: Connect, limit: int | None) -> None:
+    """Move messages back to the order queue for another try."""
+    pipeline = connect()
+    console = _console()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("redriving", total=limit)
+        result = pipeline.redrive(limit, lambda done: progress.advance(task, done))
+    if result.moved is None:
+        console.print(f"started {result.method}: the DLQ's messages move back to the order queue")
+    else:
+        console.print(f"moved {result.moved} message(s) back to the order queue ({result.method})")
+    if result.failed:
+        raise OrderctlError(f"{result.failed} message(s) could not be sent and stay in the DLQ")
+
+
+@dlq.command("purge")
+@click.option("--yes", is_flag=True, help="confirm: the messages are deleted for good")
+@targeted
+def dlq_purge(connect: Connect, yes: bool) -> None:
+    """Delete everything in the DLQ."""
+    if not yes:
+        raise OrderctlError("purging deletes the dead-lettered orders for good; confirm with --yes")
+    click.echo(f"purged the DLQ ({connect().purge_dlq()} message(s))")
+
+
+@cli.command()
+@targeted
+def status(connect: Connect) -> None:
+    """Queue depth, in flight, DLQ depth, table items, alarm states."""
+    now = connect().status()
+    table = Table("what", "value")
+    table.add_row("order queue: waiting", str(now.queue_visible))
+    table.add_row("order queue: in flight", str(now.queue_in_flight))
+    table.add_row("dead-letter queue", str(now.dlq_visible + now.dlq_in_flight))
+    table.add_row("orders in the table", f"{now.table_items} (DynamoDB's approximate count)")
+    for name, state in now.alarms:
+        table.add_row(f"alarm {name}", state)
+    _console().print(table)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach {error.kwargs.get('endpoint_url')}: is the sandbox running? (orderctl sandbox up)"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials found for this target"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"AWS refused {error.operation_name}: {details.get('Code')}: {details.get('Message')}"
+    return " ".join(str(error).split())
+
+
+def main() -> None:
+    """Entry point: every expected failure is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.UsageError as error:
+        click.echo(f"orderctl: {error.format_message()} (see --help)", err=True)
+        sys.exit(2)
+    except click.ClickException as error:
+        click.echo(f"orderctl: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except (OrderctlError, BotoCoreError, ClientError, OSError) as error:
+        click.echo(f"orderctl: {_one_line(error)}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Operations on a running pipeline, through its stack outputs: publish, look up, inspect and redrive the DLQ."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from orderctl.target import Target
+
+_deserialize = TypeDeserializer().deserialize
+SQS_BATCH = 10
+SNS_BATCH = 10
+Progress = Callable[[int], None]  # called with how many more are done
+
+
+def item_to_order(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserialize(value) for name, value in item.items()}
+
+
+def _moment(milliseconds: str | int | None) -> datetime | None:
+    return datetime.fromtimestamp(int(milliseconds) / 1000, tz=UTC) if milliseconds else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    at: datetime | None
+    failure: str  # permanent or transient
+    reason: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    order_text: str  # the order, out of its SNS envelope when it had one
+    receive_count: int  # as SQS reports it, counting the receives that listed it here
+    sent_at: datetime | None
+    attempts: list[Attempt]  # the processor's failure lines for this message, oldest first
+
+    @property
+    def reason(self) -> str | None:
+        return self.attempts[-1].reason if self.attempts else None
+
+
+@dataclass(frozen=True)
+class Status:
+    queue_visible: int
+    queue_in_flight: int
+    dlq_visible: int
+    dlq_in_flight: int
+    table_items: int
+    alarms: list[tuple[str, str]]  # (name, state)
+
+
+@dataclass(frozen=True)
+class Redrive:
+    method: str  # "StartMessageMoveTask" or "receive, send, delete"
+    moved: int | None  # None: the service moves them in the background
+    failed: int = 0
+
+
+def _order_text(body: str) -> str:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    if (
+        isinstance(document, dict)
+        and document.get("Type") == "Notification"
+        and isinstance(document.get("Message"), str)
+    ):
+        return str(document["Message"])
+    return body
+
+
+def _unsupported(error: ClientError) -> bool:
+    """The service lacks the action (moto: HTTP 500 'not implemented'), as opposed to a refusal."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    code = error.response.get("Error", {}).get("Code", "")
+    return status >= 500 or code in {"UnsupportedOperation", "InvalidAction", "NotImplemented"}
+
+
+class Pipeline:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._sqs = target.client("sqs")
+
+    # publishing
+
+    def publish(self, bodies: Iterable[str], progress: Progress | None = None) -> list[str]:
+        """Publishes each body to the order topic as is, ten per call; returns the SNS message ids."""
+        sns = self.target.client("sns")
+        topic = self.target.output("topicArn")
+        message_ids: list[str] = []
+        chunk: list[str] = []
+        for body in [*bodies, None]:
+            if body is not None:
+                chunk.append(body)
+            if chunk and (body is None or len(chunk) == SNS_BATCH):
+                entries = [{"Id": str(i), "Message": text} for i, text in enumerate(chunk)]
+                answer = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+                if answer.get("Failed"):
+                    failure = answer["Failed"][0]
+                    raise ClientError(
+                        {"Error": {"Code": failure["Code"], "Message": failure.get("Message", "")}}, "PublishBatch"
+                    )
+                message_ids.extend(
+                    entry["MessageId"] for entry in sorted(answer["Successful"], key=lambda e: int(e["Id"]))
+                )
+                if progress:
+                    progress(len(chunk))
+                chunk = []
+        return message_ids
+
+    # the table
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        item = (
+            self.target.client("dynamodb")
+            .get_item(TableName=self.target.output("tableName"), Key={"orderId": {"S": order_id}}, ConsistentRead=True)
+            .get("Item")
+        )
+        return item_to_order(item) if item else None
+
+    def orders(self, limit: int | None = None) -> list[dict[str, Any]]:
+        dynamodb = self.target.client("dynamodb")
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"TableName": self.target.output("tableName")}
+        while limit is None or len(found) < limit:
+            if limit is not None:
+                request["Limit"] = limit - len(found)
+            page = dynamodb.scan(**request)
+            found.extend(item_to_order(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
+
+    # the dead-letter queue
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Everything in the DLQ, each with the processor's logged attempts; the messages stay where they are."""
+        url = self.target.output("deadLetterQueueUrl")
+        seen: dict[str, dict[str, Any]] = {}
+        while messages := self._sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=SQS_BATCH, VisibilityTimeout=30, WaitTimeSeconds=1, AttributeNames=["All"]
+        ).get("Messages"):
+            seen.update({message["MessageId"]: message for message in messages})
+        self._make_visible(url, list(seen.values()))
+        return [
+            DeadLetter(
+                message_id=message["MessageId"],
+                order_text=_order_text(message["Body"]),
+                receive_count=int(message["Attributes"].get("ApproximateReceiveCount", 0)),
+                sent_at=_moment(message["Attributes"].get("SentTimestamp")),
+                attempts=self.attempts(message["MessageId"]),
+            )
+            for message in seen.values()
+        ]
+
+    def _make_visible(self, url: str, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), SQS_BATCH):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages[start : start + SQS_BATCH])
+            ]
+            self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+    def attempts(self, message_id: str) -> list[Attempt]:
+        """The processor's failure lines for a message, from its log group."""
+        logs = self.target.client("logs")
+        found = []
+        request: dict[str, Any] = {
+            "logGroupName": self.target.output("logGroupName"),
+            "filterPattern": f'"{message_id}"',
+        }
+        while True:
+            page = logs.filter_log_events(**request)
+            for event in page.get("events", []):
+                try:
+                    line = json.loads(event["message"])
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and line.get("message_id") == message_id and "failure" in line:
+                    found.append(
+                        Attempt(
+                            int(line.get("attempt", 0)), _moment(event["timestamp"]), line["failure"], line["reason"]
+                        )
+                    )
+            if "nextToken" not in page:
+                break
+            request["nextToken"] = page["nextToken"]
+        return sorted(found, key=lambda attempt: (attempt.number, attempt.at or datetime.min.replace(tzinfo=UTC)))
+
+    def redrive(self, limit: int | None = None, progress: Progress | None = None) -> Redrive:
+        """Back to the order queue: StartMessageMoveTask where the service has it; otherwise receive, send to
+        the queue, then delete, so a crash in between duplicates a message (which the processor absorbs)
+        but never loses one."""
+        if limit is None:
+            try:
+                self.target.client("sqs", retries={"max_attempts": 1}).start_message_move_task(
+                    SourceArn=self.target.output("deadLetterQueueArn"), DestinationArn=self.target.output("queueArn")
+                )
+                return Redrive("StartMessageMoveTask", moved=None)
+            except ClientError as error:
+                if not _unsupported(error):
+                    raise
+        return self._move_one_by_one(limit, progress)
+
+    def _move_one_by_one(self, limit: int | None, progress: Progress | None) -> Redrive:
+        dlq, queue = self.target.output("deadLetterQueueUrl"), self.target.output("queueUrl")
+        moved = failed = 0
+        while limit is None or moved < limit:
+            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - moved)
+            messages = self._sqs.receive_message(
+                QueueUrl=dlq, MaxNumberOfMessages=wanted, VisibilityTimeout=60, WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])  # fmt: skip
+            if not messages:
+                break
+            entries = [{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)]
+            for entry, message in zip(entries, messages, strict=True):
+                if message.get("MessageAttributes"):
+                    entry["MessageAttributes"] = message["MessageAttributes"]
+            sent = self._sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+            delivered = {entry["Id"] for entry in sent.get("Successful", [])}
+            done = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(messages)
+                if str(i) in delivered
+            ]
+            if done:
+                self._sqs.delete_message_batch(QueueUrl=dlq, Entries=done)
+            moved += len(done)
+            failed += len(messages) - len(done)
+            if progress:
+                progress(len(done))
+            if len(done) < len(messages):
+                break  # what failed to send stays in the DLQ; stop rather than spin on it
+        return Redrive("receive, send, delete", moved=moved, failed=failed)
+
+    def purge_dlq(self) -> int:
+        url = self.target.output("deadLetterQueueUrl")
+        depth = self._depth(url)[0]
+        self._sqs.purge_queue(QueueUrl=url)
+        return depth
+
+    # overview
+
+    def _depth(self, url: str) -> tuple[int, int]:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def status(self) -> Status:
+        queue = self._depth(self.target.output("queueUrl"))
+        dlq = self._depth(self.target.output("deadLetterQueueUrl"))
+        table = self.target.client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]
+        alarms = self.target.client("cloudwatch").describe_alarms(ActionPrefix=self.target.output("alarmTopicArn"))
+        return Status(
+            queue_visible=queue[0],
+            queue_in_flight=queue[1],
+            dlq_visible=dlq[0],
+            dlq_in_flight=dlq[1],
+            table_items=int(table.get("ItemCount", 0)),
+            alarms=[(alarm["AlarmName"], alarm["StateValue"]) for alarm in alarms.get("MetricAlarms", [])],
+        )
