@@ -2,17 +2,30 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed
+# --no-compile: modules are compiled when first imported; pulumi-aws alone ships thousands never imported here.
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+SOAK_ORDERS ?= 2000
 
-.PHONY: install test lint typecheck pytest demo bench soak clean
+.PHONY: install install-runtime test lint typecheck pytest demo bench soak clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+$(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
 
-install: $(INSTALLED)
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+install-runtime: $(RUNTIME)
+
+install: $(DEV)
+
+demo: $(RUNTIME)
+	$(BIN)/orderctl demo
 
 lint: install
 	$(BIN)/ruff check .
