@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,16 @@ class Emulator:
         # Neither a line per request nor a traceback per action moto lacks: the client gets the error anyway.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         self._server.start()
+        self.reset()
         return self.endpoint
 
+    def reset(self) -> None:
+        """Empties the emulator. moto keeps its state per process, not per server: without this, a second
+        sandbox in one process would find the first one's resources."""
+        request = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
     def stop(self) -> None:
+        self.reset()
         self._server.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,10 @@ from typing import Any
 from sandbox.deploy import FunctionSpec, MappingSpec
 from sandbox.emulator import Endpoint
 from sandbox.lambda_runtime import Handler, LambdaContext, sqs_event
+
+# Powertools' Metrics is one per process: invocations run side by side here (one per container on
+# Lambda), so one may flush another's metrics and leave it an empty set to warn about.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 SQS_RECEIVE_LIMIT = 10
 _POLL_SECONDS = 1  # long-poll wait: short enough to stop promptly

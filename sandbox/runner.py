@@ -74,7 +74,7 @@ class Sandbox:
         self.deployment = deploy(self.project, self.stack, self.config, self.endpoint, code_root)
         functions = self.deployment.functions
         services = {f.environment.get("POWERTOOLS_SERVICE_NAME", f.name): f.log_group for f in functions.values()}
-        self.logs = FunctionLogs(self.endpoint.client("logs"), services, echo=self.echo_logs).install()
+        self.logs = FunctionLogs.attach(self.endpoint.client("logs"), services, echo=self.echo_logs)
         self.faults.install(default_session())
         for mapping in self.deployment.mappings:
             if not mapping.enabled:
@@ -111,7 +111,7 @@ class Sandbox:
             poller.stop()
         self.pollers = []
         if self.logs is not None:
-            self.logs.uninstall()
+            self.logs.detach()
             self.logs = None
         self.faults.uninstall()
         if self.state_dir is not None:
