@@ -14,6 +14,7 @@ FORBIDDEN = {
     "infra": {"handler", "sandbox", "orderctl", "tests"},
     "sandbox": {"infra", "handler", "orderctl", "tests"},
     "orderctl": {"infra", "handler", "tests"},
+    "policypack": {"infra", "handler", "sandbox", "orderctl", "tests"},
 }
 
 
@@ -30,7 +31,7 @@ def imported_top_level_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_what_its_arrow_allows(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
-    if package in ("handler", "infra", "sandbox"):
+    if package in ("handler", "infra", "sandbox", "policypack"):
         assert files, f"{package}/ has no modules"
     for path in files:
         crossing = imported_top_level_modules(path) & FORBIDDEN[package]

@@ -1,0 +1,62 @@
+"""The guardrails (`rules.py`) as mandatory Pulumi policies. Built without the engine, so tests can run them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policypack.rules import RESOURCE_RULES, STACK_RULES, Resource, ResourceRule, StackRule
+
+PACK_NAME = "order-pipeline-guardrails"
+
+
+def _resource(type_: str, name: str, urn: str, props: Mapping[str, Any]) -> Resource:
+    return Resource(type=type_, name=name, urn=urn, props=props)
+
+
+def _resource_validation(rule: ResourceRule) -> Any:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for violation in rule(_resource(args.resource_type, args.name, args.urn, args.props)):
+            report_violation(violation, args.urn)
+
+    return validate
+
+
+def _stack_validation(rule: StackRule) -> Any:
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [_resource(r.resource_type, r.name, r.urn, r.props) for r in args.resources]
+        for violation in rule(resources):
+            report_violation(violation, None)
+
+    return validate
+
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    *(
+        ResourceValidationPolicy(
+            name=name,
+            description=description,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            validate=_resource_validation(rule),
+        )
+        for name, (description, rule) in RESOURCE_RULES.items()
+    ),
+    *(
+        StackValidationPolicy(
+            name=name,
+            description=description,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            validate=_stack_validation(rule),
+        )
+        for name, (description, rule) in STACK_RULES.items()
+    ),
+]
