@@ -43,5 +43,8 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python -m bench
 
+soak: install
+	$(BIN)/python -m tests.soak --orders $(SOAK_ORDERS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .sandbox .bench
