@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from infra.config import ConfigError, PipelineConfig, parse_config
+from infra.config import INT_RANGES, ConfigError, PipelineConfig, parse_config
 from sandbox.program import run_program
 from tests.infra.conftest import PROJECT, deploy
 from tests.infra.mocks import AwsMocks
@@ -52,6 +52,8 @@ BAD_CONFIG = [
     ("logRetentionDays", "0", ["logRetentionDays", "0", "1..3653", "1 day to 10 years"]),
     ("logLevel", "VERBOSE", ["logLevel", "VERBOSE", "one of DEBUG, INFO, WARN, ERROR", "log level filter"]),
     ("visibilityTimeoutSeconds", "43201", ["visibilityTimeoutSeconds", "43201", "0..43200", "12 hours"]),
+    ("visibilityTimeoutSeconds", "-1", ["visibilityTimeoutSeconds", "-1", "0..43200", "12 hours"]),
+    ("logRetentionDays", "3654", ["logRetentionDays", "3654", "1..3653", "1 day to 10 years"]),
     ("visibilityTimeoutSeconds", "20", ["visibilityTimeoutSeconds", "20", "at least 30", "rejects the event source"]),
     ("batchSize", "ten", ["batchSize", "ten", "an integer", "does not parse"]),
     ("pointInTimeRecovery", "yes", ["pointInTimeRecovery", "yes", "true or false", "does not parse"]),
@@ -69,6 +71,13 @@ def test_bad_config_names_key_value_range_and_reason(key: str, value: str, fragm
     assert f"order-pipeline:{key} = " in message
     for fragment in fragments:
         assert fragment in message
+
+
+def test_every_integer_rule_is_tested_below_and_above_its_range() -> None:
+    tested = {(key, int(value)) for key, value, _ in BAD_CONFIG if value.lstrip("-").isdigit()}
+    for key, rule in INT_RANGES.items():
+        assert any(k == key and v < rule.low for k, v in tested), f"{key}: no case below {rule.low}"
+        assert any(k == key and v > rule.high for k, v in tested), f"{key}: no case above {rule.high}"
 
 
 def test_batch_above_ten_needs_a_batching_window() -> None:
