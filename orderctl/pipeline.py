@@ -153,13 +153,17 @@ class Pipeline:
         ).get("Messages"):
             seen.update({message["MessageId"]: message for message in messages})
         self._make_visible(url, list(seen.values()))
+        sent = [int(m["Attributes"]["SentTimestamp"]) for m in seen.values() if "SentTimestamp" in m["Attributes"]]
+        # A message fails only after it is sent; a minute's margin covers clocks that disagree.
+        since = min(sent) - 60_000 if sent else None
+        attempts = self.attempts(set(seen), since_ms=since)
         return [
             DeadLetter(
                 message_id=message["MessageId"],
                 order_text=_order_text(message["Body"]),
                 receive_count=int(message["Attributes"].get("ApproximateReceiveCount", 0)),
                 sent_at=_moment(message["Attributes"].get("SentTimestamp")),
-                attempts=self.attempts(message["MessageId"]),
+                attempts=attempts.get(message["MessageId"], []),
             )
             for message in seen.values()
         ]
@@ -172,31 +176,34 @@ class Pipeline:
             ]
             self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
-    def attempts(self, message_id: str) -> list[Attempt]:
-        """The processor's failure lines for a message, from its log group."""
+    def attempts(self, message_ids: set[str], since_ms: int | None = None) -> dict[str, list[Attempt]]:
+        """The processor's failure lines for these messages, oldest first: one scan of the log group's
+        failure lines (from the oldest message's send time), not one per message."""
         logs = self.target.client("logs")
-        found = []
+        found: dict[str, list[Attempt]] = {}
         request: dict[str, Any] = {
             "logGroupName": self.target.output("logGroupName"),
-            "filterPattern": f'"{message_id}"',
+            "filterPattern": '"order failed"',
         }
-        while True:
+        if since_ms is not None:
+            request["startTime"] = since_ms
+        while message_ids:
             page = logs.filter_log_events(**request)
             for event in page.get("events", []):
                 try:
                     line = json.loads(event["message"])
                 except ValueError:
                     continue
-                if isinstance(line, dict) and line.get("message_id") == message_id and "failure" in line:
-                    found.append(
-                        Attempt(
-                            int(line.get("attempt", 0)), _moment(event["timestamp"]), line["failure"], line["reason"]
-                        )
+                if isinstance(line, dict) and line.get("message_id") in message_ids and "failure" in line:
+                    attempt = Attempt(
+                        int(line.get("attempt", 0)), _moment(event["timestamp"]), line["failure"], line["reason"]
                     )
+                    found.setdefault(line["message_id"], []).append(attempt)
             if "nextToken" not in page:
                 break
             request["nextToken"] = page["nextToken"]
-        return sorted(found, key=lambda attempt: (attempt.number, attempt.at or datetime.min.replace(tzinfo=UTC)))
+        earliest = datetime.min.replace(tzinfo=UTC)
+        return {key: sorted(value, key=lambda a: (a.number, a.at or earliest)) for key, value in found.items()}
 
     def redrive(self, limit: int | None = None, progress: Progress | None = None) -> Redrive:
         """Back to the order queue: StartMessageMoveTask where the service has it; otherwise receive, send to
