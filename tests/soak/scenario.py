@@ -1,5 +1,7 @@
 """The soak scenario: every published order is stored exactly once or waits in the DLQ with its reason.
 
+The publisher keeps pace with the pipeline (at most BACKLOG_LIMIT messages queued), as clients do.
+
 Orders are published to the sandbox with 5% malformed, 10% delivered twice and a few conflicting ids,
 while DynamoDB writes are throttled at random (10%), denied outright for a window (a permission
 outage), and one invocation crashes halfway through its batch after some writes. When the pipeline
@@ -33,8 +35,13 @@ from sandbox.runner import Sandbox
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 3
-# Retries come back after 3 s, so the outage below outlasts three receives of the orders it catches.
-SOAK_OVERRIDES = {"functionTimeoutSeconds": "2", "visibilityTimeoutSeconds": "3"}
+# The publisher holds back while this many messages are queued: moto's SQS operations (SNS's deliveries
+# included) scan the whole queue, so a deep one slows everything down, quadratically.
+BACKLOG_LIMIT = 300
+PUBLISH_CHUNK = 50
+# A failed order comes back after 6 s, so the 15 s outage below outlasts three receives of the orders
+# it catches; 5 s is room enough for a batch of ten on a busy emulator (a timeout fails the whole batch).
+SOAK_OVERRIDES = {"functionTimeoutSeconds": "5", "visibilityTimeoutSeconds": "6"}
 MALFORMED_KINDS = [
     '{"orderId": "%s", "quantity": ',  # cut off
     '{"orderId": "%s", "quantity": 0}',  # breaks the schema
@@ -52,7 +59,7 @@ class Plan:
     conflicts: int = 5
     throttle_probability: float = 0.10
     outage_after_seconds: float = 1.0
-    outage_seconds: float = 8.0
+    outage_seconds: float = 15.0
     crash_invocation: int = 3  # this invocation processes half its batch, then crashes
     settle_timeout: float = 300.0
     seed: int = 2026
@@ -163,6 +170,16 @@ def _deliveries(plan: Plan, rng: random.Random) -> tuple[Published, list[str]]:
         bodies.insert(rng.randrange(len(bodies) + 1), body)  # the same order, delivered again
         published.duplicate_deliveries += 1
     return published, bodies
+
+
+def _publish_with_backpressure(sandbox: Sandbox, pipeline: Pipeline, bodies: list[str], timeout: float) -> None:
+    def backlog() -> int:
+        status = pipeline.status()
+        return status.queue_visible + status.queue_in_flight
+
+    for start in range(0, len(bodies), PUBLISH_CHUNK):
+        sandbox.wait_until(lambda: backlog() < BACKLOG_LIMIT, timeout, interval=0.25)
+        pipeline.publish(bodies[start : start + PUBLISH_CHUNK])
 
 
 def _settled(sandbox: Sandbox, pipeline: Pipeline) -> bool:
