@@ -15,14 +15,6 @@ from sandbox.runner import Sandbox
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Short timeouts so retries take seconds: a transient failure comes back after 3 s.
 E2E_OVERRIDES = {"functionTimeoutSeconds": "2", "visibilityTimeoutSeconds": "3"}
-SEED_ORDER = {
-    "orderId": "1001",
-    "userId": "u-42",
-    "itemName": "Keyboard",
-    "quantity": 2,
-    "status": "NEW",
-    "timestamp": "2026-11-22T10:00:00Z",
-}
 
 
 def eventually(condition: Callable[[], Any], timeout: float = 30, interval: float = 0.2) -> Any:

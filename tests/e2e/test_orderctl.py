@@ -14,8 +14,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from orderctl.samples import SEED_ORDER
 from sandbox.emulator import free_port
-from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR, SEED_ORDER, eventually
+from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR, eventually
 
 ORDERCTL = [sys.executable, "-m", "orderctl.cli"]
 

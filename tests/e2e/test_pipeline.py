@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from orderctl.samples import SEED_ORDER
 from sandbox.deploy import DeployError
 from sandbox.faults import ACCESS_DENIED
 from sandbox.runner import Sandbox
-from tests.e2e.conftest import SEED_ORDER, Running, eventually
+from tests.e2e.conftest import Running, eventually
 
 
 def unique(prefix: str) -> str:

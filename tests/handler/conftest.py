@@ -52,6 +52,15 @@ def _no_faults_left_over(faults: DynamoFaults) -> Iterator[None]:
     faults.clear()
 
 
+def create_orders_table(dynamodb: Any) -> None:
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @dataclass
 class Aws:
     """The pipeline's AWS side in moto: topic -> queue (redrive to a DLQ after 3 receives) and the table."""
@@ -106,12 +115,7 @@ class Aws:
 def aws() -> Iterator[Aws]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_orders_table(dynamodb)
         sqs = boto3.client("sqs", region_name=REGION)
         dlq_url = sqs.create_queue(QueueName="orders-test-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

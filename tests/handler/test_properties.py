@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from handler.order import METADATA_ATTRIBUTE, InvalidOrder, parse_order, validate_order
 from sandbox.lambda_runtime import Handler, LambdaContext
-from tests.handler.conftest import REGION, TABLE, hand_made_event
+from tests.handler.conftest import REGION, TABLE, create_orders_table, hand_made_event
 
 _deserialize = TypeDeserializer().deserialize
 PROPERTY_SETTINGS = settings(
@@ -25,27 +25,18 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-def _create_table(dynamodb: Any) -> None:
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 @pytest.fixture(scope="module")
 def table() -> Iterator[Any]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        _create_table(dynamodb)
+        create_orders_table(dynamodb)
         yield dynamodb
 
 
 def _empty(table: Any) -> None:
     """A fresh table per example, so checking every stored item stays cheap."""
     table.delete_table(TableName=TABLE)
-    _create_table(table)
+    create_orders_table(table)
 
 
 def _context() -> LambdaContext:
