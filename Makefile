@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 SOAK_ORDERS ?= 2000
 
-.PHONY: install install-runtime test lint typecheck pytest demo bench soak clean
+.PHONY: install install-runtime test lint typecheck pytest demo bench soak mutate clean
 
 $(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: install
 
 soak: install
 	$(BIN)/python -m tests.soak --orders $(SOAK_ORDERS)
+
+mutate: install
+	$(BIN)/python -m tools.mutate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .sandbox .bench

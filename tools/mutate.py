@@ -1,0 +1,113 @@
+"""`make mutate`: breaks one thing at a time in a scratch copy and checks that the tests notice.
+
+Each mutation replaces a snippet of the product's code with a wrong version and runs the tests that
+guard it; a mutation the tests do not catch is a gap in them. Slow (minutes), so not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    file: str
+    original: str
+    broken: str
+    tests: str  # pytest arguments
+
+    def label(self) -> str:
+        return f"{self.file}: {' '.join(self.original.split())[:50]} -> {' '.join(self.broken.split())[:40]}"
+
+
+INFRA = "tests/infra tests/security"
+HANDLER = "tests/handler"
+E2E = "tests/e2e/test_pipeline.py tests/sandbox"
+
+# fmt: off
+MUTATIONS = [
+    # the program's wiring
+    Mutation("infra/subscription.py", "endpoint=args.queue.arn", "endpoint=args.topic.arn", INFRA),
+    Mutation("infra/subscription.py", "depends_on=[self.queue_policy]", "depends_on=[]", INFRA),
+    Mutation("infra/queues.py", '"maxReceiveCount": args.max_receive_count', '"maxReceiveCount": 5', INFRA),
+    Mutation("infra/queues.py", '"sourceQueueArns": [self.queue.arn]', '"sourceQueueArns": []', INFRA),
+    Mutation("infra/event_source.py", 'function_response_types=["ReportBatchItemFailures"],', "", INFRA),
+    Mutation("infra/event_source.py", "depends_on=[args.role_policy]", "depends_on=[]", INFRA),
+    Mutation("infra/policies.py", '"Principal": {"Service": "sns.amazonaws.com"}', '"Principal": "*"', INFRA),
+    Mutation("infra/policies.py", '"aws:SourceArn": topic_arn', '"aws:SourceArn": queue_arn', INFRA),
+    Mutation("infra/policies.py", '("dynamodb:PutItem", "dynamodb:GetItem")', '("dynamodb:*",)', INFRA),
+    Mutation("infra/processor.py", '"TABLE_NAME": args.table.name', '"TABLE_NAME": args.table.arn', INFRA),
+    Mutation("infra/processor.py", "retention_in_days=args.log_retention_days", "retention_in_days=None", INFRA),
+    Mutation("infra/table.py", "deletion_protection_enabled=args.deletion_protection", "deletion_protection_enabled=False", INFRA),
+    Mutation("infra/config.py", "return 6 * function_timeout + batching_window", "return 5 * function_timeout", INFRA),
+    Mutation("infra/packaging.py", '"__pycache__" not in relative.parts and ', "", INFRA),
+    # the processor
+    Mutation("handler/store.py", 'ConditionExpression="attribute_not_exists(orderId)",', "", HANDLER),
+    Mutation("handler/store.py", "if stored_hash == order.content_hash:", "if stored_hash:", HANDLER),
+    Mutation("handler/order.py", "parse_float=Decimal,", "", HANDLER),
+    Mutation("handler/order.py", "raise _DuplicateKeyError(key)", "pass", HANDLER),
+    Mutation("handler/order.py", "return str(Decimal(value).normalize(_EXACT))", "return json.dumps(str(value))", HANDLER),
+    Mutation("handler/failures.py", 'return Failure(Kind.PERMANENT, f"conflict: {error}")', 'return Failure(Kind.TRANSIENT, "")', HANDLER),
+    Mutation("handler/app.py", "last = attempt >= MAX_RECEIVE_COUNT", "last = attempt > MAX_RECEIVE_COUNT", HANDLER),
+    Mutation("handler/app.py", "if tally.redeliver_now:", "if False:", HANDLER),
+    Mutation("handler/app.py", "if not ok", "if ok", HANDLER),
+    Mutation("handler/envelope.py", '"TopicArn" in document', '"TopicArn" not in document', HANDLER),
+    # the sandbox
+    Mutation("sandbox/poller.py", 'return [message for message in batch if message["MessageId"] not in failed]', "return batch", E2E),
+    Mutation("sandbox/poller.py", "return None  # an empty or unknown id", "continue  # an empty or unknown id", E2E),
+    Mutation("sandbox/policy_check.py", "if not any(allows_topic(", "if False and not any(allows_topic(", E2E),
+    Mutation("orderctl/pipeline.py", "if done:\n                self._sqs.delete_message_batch", "if False:\n                self._sqs.delete_message_batch", E2E),
+]
+# fmt: on
+
+
+def check(mutation: Mutation, work: Path) -> tuple[bool, float]:
+    path = work / mutation.file
+    original = path.read_text()
+    if mutation.original not in original:
+        raise SystemExit(f"stale mutation, snippet not found: {mutation.label()}")
+    path.write_text(original.replace(mutation.original, mutation.broken, 1))
+    began = time.monotonic()
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests.split()],
+            cwd=work,
+            capture_output=True,
+            check=False,
+        )
+    finally:
+        path.write_text(original)
+    return finished.returncode != 0, time.monotonic() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tools.mutate", description=__doc__)
+    parser.add_argument("--only", default="", help="run the mutations whose file contains this text")
+    arguments = parser.parse_args()
+    chosen = [m for m in MUTATIONS if arguments.only in m.file]
+    with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
+        work = Path(scratch) / "repo"
+        shutil.copytree(
+            ROOT, work, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*cache", ".sandbox")
+        )
+        survivors = []
+        for number, mutation in enumerate(chosen, start=1):
+            caught, seconds = check(mutation, work)
+            print(f"[{number}/{len(chosen)}] {'caught  ' if caught else 'SURVIVED'} {seconds:5.1f}s {mutation.label()}")
+            if not caught:
+                survivors.append(mutation)
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutations caught")
+    sys.exit(1 if survivors else 0)
+
+
+if __name__ == "__main__":
+    main()
