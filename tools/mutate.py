@@ -70,6 +70,16 @@ MUTATIONS = [
 # fmt: on
 
 
+def passes(tests: str, work: Path) -> bool:
+    finished = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests.split()],
+        cwd=work,
+        capture_output=True,
+        check=False,
+    )
+    return finished.returncode == 0
+
+
 def check(mutation: Mutation, work: Path) -> tuple[bool, float]:
     path = work / mutation.file
     original = path.read_text()
@@ -78,15 +88,10 @@ def check(mutation: Mutation, work: Path) -> tuple[bool, float]:
     path.write_text(original.replace(mutation.original, mutation.broken, 1))
     began = time.monotonic()
     try:
-        finished = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests.split()],
-            cwd=work,
-            capture_output=True,
-            check=False,
-        )
+        caught = not passes(mutation.tests, work)
     finally:
         path.write_text(original)
-    return finished.returncode != 0, time.monotonic() - began
+    return caught, time.monotonic() - began
 
 
 def main() -> None:
