@@ -89,13 +89,20 @@ def _unsupported(error: ClientError) -> bool:
 class Pipeline:
     def __init__(self, target: Target) -> None:
         self.target = target
-        self._sqs = target.client("sqs")
+        self._clients: dict[str, Any] = {}
+        self._sqs = self._client("sqs")
+
+    def _client(self, service: str) -> Any:
+        """One client per service for the pipeline's life: status loops call it several times a second."""
+        if service not in self._clients:
+            self._clients[service] = self.target.client(service)
+        return self._clients[service]
 
     # publishing
 
     def publish(self, bodies: Iterable[str], progress: Progress | None = None) -> list[str]:
         """Publishes each body to the order topic as is, ten per call; returns the SNS message ids."""
-        sns = self.target.client("sns")
+        sns = self._client("sns")
         topic = self.target.output("topicArn")
         message_ids: list[str] = []
         chunk: list[str] = []
@@ -122,14 +129,14 @@ class Pipeline:
 
     def order(self, order_id: str) -> dict[str, Any] | None:
         item = (
-            self.target.client("dynamodb")
+            self._client("dynamodb")
             .get_item(TableName=self.target.output("tableName"), Key={"orderId": {"S": order_id}}, ConsistentRead=True)
             .get("Item")
         )
         return item_to_order(item) if item else None
 
     def orders(self, limit: int | None = None) -> list[dict[str, Any]]:
-        dynamodb = self.target.client("dynamodb")
+        dynamodb = self._client("dynamodb")
         found: list[dict[str, Any]] = []
         request: dict[str, Any] = {"TableName": self.target.output("tableName")}
         while limit is None or len(found) < limit:
@@ -179,7 +186,7 @@ class Pipeline:
     def attempts(self, message_ids: set[str], since_ms: int | None = None) -> dict[str, list[Attempt]]:
         """The processor's failure lines for these messages, oldest first: one scan of the log group's
         failure lines (from the oldest message's send time), not one per message."""
-        logs = self.target.client("logs")
+        logs = self._client("logs")
         found: dict[str, list[Attempt]] = {}
         request: dict[str, Any] = {
             "logGroupName": self.target.output("logGroupName"),
@@ -270,8 +277,8 @@ class Pipeline:
     def status(self) -> Status:
         queue = self._depth(self.target.output("queueUrl"))
         dlq = self._depth(self.target.output("deadLetterQueueUrl"))
-        table = self.target.client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]
-        alarms = self.target.client("cloudwatch").describe_alarms(ActionPrefix=self.target.output("alarmTopicArn"))
+        table = self._client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]
+        alarms = self._client("cloudwatch").describe_alarms(ActionPrefix=self.target.output("alarmTopicArn"))
         return Status(
             queue_visible=queue[0],
             queue_in_flight=queue[1],

@@ -6,11 +6,11 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sandbox.deploy import Deployment, deploy
+from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.faults import DynamoFaults, default_session
 from sandbox.lambda_runtime import load_handler
@@ -80,7 +80,7 @@ class Sandbox:
             if not mapping.enabled:
                 continue
             function = functions[mapping.function_arn]
-            handler = load_handler(function.handler, function.code_dir, self._lambda_environment(function.name))
+            handler = load_handler(function.handler, function.code_dir, self._lambda_environment(function))
             poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware)
             self.pollers.append(poller.start())
         if self.state_dir is not None:
@@ -94,9 +94,7 @@ class Sandbox:
         self._scratch = tempfile.TemporaryDirectory(prefix="orders-sandbox-")
         return Path(self._scratch.name)
 
-    def _lambda_environment(self, function_name: str) -> dict[str, str]:
-        assert self.deployment is not None
-        function = next(f for f in self.deployment.functions.values() if f.name == function_name)
+    def _lambda_environment(self, function: FunctionSpec) -> dict[str, str]:
         return {
             **function.environment,
             **self.endpoint.environment(),
@@ -140,7 +138,7 @@ class Sandbox:
     def in_flight(self) -> int:
         return sum(poller.stats.in_flight for poller in self.pollers)
 
-    def wait_until(self, condition: Any, timeout: float, interval: float = 0.2) -> bool:
+    def wait_until(self, condition: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
         """Polls `condition()` until it is true or `timeout` seconds pass; returns whether it became true."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
