@@ -220,9 +220,9 @@ def _owner(letter: DeadLetter, published: Published) -> tuple[str, str]:
     return "unknown", letter.message_id
 
 
-def _failed_for(letter: DeadLetter, reason: str) -> bool:
-    """Any logged attempt failed for `reason`: the last one may have been throttled instead."""
-    return any(attempt.reason.startswith(reason) for attempt in letter.attempts)
+def _failed_for(letter: DeadLetter, reasons: str | tuple[str, ...]) -> bool:
+    """Any logged attempt failed for one of `reasons`: the last one may have been throttled instead."""
+    return any(attempt.reason.startswith(reasons) for attempt in letter.attempts)
 
 
 def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: Counter[str], redriven: bool) -> Ledger:
@@ -247,7 +247,12 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
     never_published = sorted(set(stored) - set(published.valid))
     written_twice = sorted(order_id for order_id, count in store_lines.items() if count > 1)
     malformed = {key for (kind, key), letter in owners if kind == "malformed" and _failed_for(letter, "invalid order")}
-    conflicts = {key for (kind, key), letter in owners if kind == "conflicting" and _failed_for(letter, "conflict")}
+    # A conflicting version published during the outage may never reach the conflict check before the
+    # redrive: its writes are denied first. After the redrive (faults off) it must be a conflict.
+    conflict_reasons = ("conflict",) if redriven else ("conflict", *fault_reasons)
+    conflicts = {
+        key for (kind, key), letter in owners if kind == "conflicting" and _failed_for(letter, conflict_reasons)
+    }
     permanent = [letter for (kind, _), letter in owners if kind in ("malformed", "conflicting")]
     wrong_receives = [letter.message_id for letter in permanent if letter.receive_count - 1 != MAX_RECEIVE_COUNT]
     unexplained = [letter.message_id for letter in dead if not letter.attempts]
@@ -267,7 +272,11 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
         Row("orders written more than once", 0, len(written_twice)),
         Row("stored items never published", 0, len(never_published)),
         Row("malformed orders in the DLQ, reason logged", len(published.malformed), len(malformed)),
-        Row("conflicting versions in the DLQ, reason logged", len(published.conflicting), len(conflicts)),
+        Row(
+            "conflicting versions in the DLQ, reason logged" + ("" if redriven else " (or a fault's)"),
+            len(published.conflicting),
+            len(conflicts),
+        ),
         Row(f"of those, not after exactly {MAX_RECEIVE_COUNT} receives", 0, len(wrong_receives)),
         Row("DLQ messages that are no published order", 0, len(dead_orders["unknown"])),
         Row("DLQ messages without a logged failure", 0, len(unexplained)),
