@@ -92,13 +92,11 @@ def run_demo(console: Console, project_dir: Path, stack: str, orders: int, seed:
             return int(dynamodb.scan(TableName=table, Select="COUNT")["Count"])
 
         def dlq_count() -> int:
-            status = pipeline.status()
-            return status.dlq_visible + status.dlq_in_flight
+            return pipeline.depths().dlq
 
         def settled() -> bool:
-            status = pipeline.status()
-            drained = status.queue_visible + status.queue_in_flight == 0 and sandbox.in_flight() == 0
-            return drained and status.dlq_visible + status.dlq_in_flight >= 2
+            depths = pipeline.depths()
+            return depths.queue == 0 and sandbox.in_flight() == 0 and depths.dlq >= 2
 
         with Progress(
             TextColumn("{task.description:<34}"),

@@ -49,11 +49,23 @@ class DeadLetter:
 
 
 @dataclass(frozen=True)
-class Status:
+class Depths:
     queue_visible: int
     queue_in_flight: int
     dlq_visible: int
     dlq_in_flight: int
+
+    @property
+    def queue(self) -> int:
+        return self.queue_visible + self.queue_in_flight
+
+    @property
+    def dlq(self) -> int:
+        return self.dlq_visible + self.dlq_in_flight
+
+
+@dataclass(frozen=True)
+class Status(Depths):
     table_items: int
     alarms: list[tuple[str, str]]  # (name, state)
 
@@ -260,9 +272,8 @@ class Pipeline:
         return Redrive("receive, send, delete", moved=moved, failed=failed)
 
     def purge_dlq(self) -> int:
-        url = self.target.output("deadLetterQueueUrl")
-        depth = self._depth(url)[0]
-        self._sqs.purge_queue(QueueUrl=url)
+        depth = self.depths().dlq_visible
+        self._sqs.purge_queue(QueueUrl=self.target.output("deadLetterQueueUrl"))
         return depth
 
     # overview
@@ -274,16 +285,17 @@ class Pipeline:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def status(self) -> Status:
+    def depths(self) -> Depths:
+        """The two queues' depths only: cheap enough to poll."""
         queue = self._depth(self.target.output("queueUrl"))
         dlq = self._depth(self.target.output("deadLetterQueueUrl"))
+        return Depths(queue_visible=queue[0], queue_in_flight=queue[1], dlq_visible=dlq[0], dlq_in_flight=dlq[1])
+
+    def status(self) -> Status:
         table = self._client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]
         alarms = self._client("cloudwatch").describe_alarms(ActionPrefix=self.target.output("alarmTopicArn"))
         return Status(
-            queue_visible=queue[0],
-            queue_in_flight=queue[1],
-            dlq_visible=dlq[0],
-            dlq_in_flight=dlq[1],
+            **vars(self.depths()),
             table_items=int(table.get("ItemCount", 0)),
             alarms=[(alarm["AlarmName"], alarm["StateValue"]) for alarm in alarms.get("MetricAlarms", [])],
         )

@@ -83,7 +83,7 @@ def test_writes_denied_on_every_attempt_dead_letter_and_a_redrive_after_the_fix_
     assert redriven.moved is not None
     assert redriven.moved >= 1
     # What the redrive received from the DLQ it deleted: nothing is left there in flight, hidden.
-    assert running.pipeline.status().dlq_in_flight == 0
+    assert running.pipeline.depths().dlq_in_flight == 0
     stored = eventually(lambda: running.stored(order["orderId"]))
     assert stored["quantity"] == order["quantity"]
     assert running.dead_letter(order["orderId"]) is None

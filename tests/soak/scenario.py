@@ -173,18 +173,13 @@ def _deliveries(plan: Plan, rng: random.Random) -> tuple[Published, list[str]]:
 
 
 def _publish_with_backpressure(sandbox: Sandbox, pipeline: Pipeline, bodies: list[str], timeout: float) -> None:
-    def backlog() -> int:
-        status = pipeline.status()
-        return status.queue_visible + status.queue_in_flight
-
     for start in range(0, len(bodies), PUBLISH_CHUNK):
-        sandbox.wait_until(lambda: backlog() < BACKLOG_LIMIT, timeout, interval=0.25)
+        sandbox.wait_until(lambda: pipeline.depths().queue < BACKLOG_LIMIT, timeout, interval=0.25)
         pipeline.publish(bodies[start : start + PUBLISH_CHUNK])
 
 
 def _settled(sandbox: Sandbox, pipeline: Pipeline) -> bool:
-    status = pipeline.status()
-    return status.queue_visible + status.queue_in_flight == 0 and sandbox.in_flight() == 0
+    return pipeline.depths().queue == 0 and sandbox.in_flight() == 0
 
 
 def _store_lines(sandbox: Sandbox, log_group: str) -> Counter[str]:
