@@ -21,7 +21,6 @@ METADATA_ATTRIBUTE = "_pipeline"  # reserved by the schema, so order fields can 
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
 METADATA_RESERVE_BYTES = 1024  # room left for the metadata the store adds
 MAX_NESTING = 32  # DynamoDB's limit on nested attribute levels
-_QUANTITY_FIELDS = ("quantity",)
 # Exact arithmetic for normalising numbers: the default context would round past 28 digits.
 _EXACT = Context(prec=5000, Emin=MIN_EMIN, Emax=MAX_EMAX)
 
@@ -129,17 +128,17 @@ def _schema_error(error: fastjsonschema.JsonSchemaValueException, order_id: str 
     return InvalidOrder(field, error.rule or "schema", explanation, order_id)
 
 
+def _numeric_quantity(part: dict[str, Any]) -> dict[str, Any]:
+    """A quantity sent as digits becomes a number, so "2" and 2 are the same order (or item)."""
+    if isinstance(part.get("quantity"), str):
+        return {**part, "quantity": int(part["quantity"])}
+    return part
+
+
 def _normalise(document: dict[str, Any]) -> dict[str, Any]:
-    """Numeric strings for quantities become numbers, so "2" and 2 are the same order."""
-    normalised = dict(document)
-    for field in _QUANTITY_FIELDS:
-        if isinstance(normalised.get(field), str):
-            normalised[field] = int(normalised[field])
+    normalised = _numeric_quantity(document)
     if isinstance(normalised.get("items"), list):
-        normalised["items"] = [
-            {**item, "quantity": int(item["quantity"])} if isinstance(item.get("quantity"), str) else item
-            for item in normalised["items"]
-        ]
+        normalised = {**normalised, "items": [_numeric_quantity(item) for item in normalised["items"]]}
     return normalised
 
 
