@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
@@ -21,8 +21,15 @@ from sandbox.program import Project
 OUTPUTS_FILE = "outputs.json"
 
 
+class SandboxBusy(RuntimeError):  # noqa: N818 (reads as the state it reports)
+    """moto keeps one state per process: a second sandbox would wipe the first one's resources."""
+
+
 class Sandbox:
-    """Use as a context manager, or call start() and stop(). One function per handler package."""
+    """Use as a context manager, or call start() and stop(). One sandbox at a time per process, and one
+    function per handler package."""
+
+    _running: ClassVar[Sandbox | None] = None
 
     def __init__(
         self,
@@ -59,6 +66,12 @@ class Sandbox:
         self.stop()
 
     def start(self) -> Sandbox:
+        if Sandbox._running is not None:
+            raise SandboxBusy(
+                f"a sandbox is already running in this process at {Sandbox._running.endpoint.url}; moto keeps "
+                "one state per process, so a second one would wipe the first: stop it first"
+            )
+        Sandbox._running = self
         self.emulator.start()
         try:
             self._start_in_emulator()
@@ -122,6 +135,8 @@ class Sandbox:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+        if Sandbox._running is self:
+            Sandbox._running = None
 
     @property
     def outputs(self) -> dict[str, Any]:

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
-
-import pytest
 
 from orderctl.samples import SEED_ORDER
-from sandbox.deploy import DeployError
 from sandbox.faults import ACCESS_DENIED
-from sandbox.runner import Sandbox
 from tests.e2e.conftest import Running, eventually
 
 
@@ -87,13 +82,3 @@ def test_writes_denied_on_every_attempt_dead_letter_and_a_redrive_after_the_fix_
     stored = eventually(lambda: running.stored(order["orderId"]))
     assert stored["quantity"] == order["quantity"]
     assert running.dead_letter(order["orderId"]) is None
-
-
-def test_a_program_whose_queue_lacks_the_sns_policy_is_refused_at_deploy() -> None:
-    program = Path(__file__).parent / "programs" / "missing_queue_policy"
-    with pytest.raises(DeployError) as refused:
-        Sandbox(program, "dev").start()
-    message = str(refused.value)
-    assert "subscription 'orders-subscription'" in message
-    assert "no queue policy on orders-queue-" in message
-    assert "SNS would drop every delivery silently" in message

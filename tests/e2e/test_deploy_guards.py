@@ -1,0 +1,33 @@
+"""What the sandbox refuses: a program SNS could not deliver through, and a second sandbox in one process.
+
+Kept apart from the other e2e tests, whose module shares one running sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox.deploy import DeployError
+from sandbox.runner import Sandbox, SandboxBusy
+from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR
+
+
+def test_a_program_whose_queue_lacks_the_sns_policy_is_refused_at_deploy() -> None:
+    program = Path(__file__).parent / "programs" / "missing_queue_policy"
+    with pytest.raises(DeployError) as refused:
+        Sandbox(program, "dev").start()
+    message = str(refused.value)
+    assert "subscription 'orders-subscription'" in message
+    assert "no queue policy on orders-queue-" in message
+    assert "SNS would drop every delivery silently" in message
+
+
+def test_a_second_sandbox_in_the_same_process_is_refused_and_the_first_keeps_working() -> None:
+    with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as first:
+        with pytest.raises(SandboxBusy, match="already running in this process"):
+            Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES).start()
+        table = first.outputs["tableName"]
+        assert first.client("dynamodb").describe_table(TableName=table)["Table"]["TableName"] == table
+    with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as after:  # once stopped, another may start
+        assert after.outputs["tableName"]
