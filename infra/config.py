@@ -50,12 +50,20 @@ INT_RANGES: dict[str, IntRange] = {
     "logRetentionDays": IntRange(1, 3653, "CloudWatch Logs retention periods run from 1 day to 10 years"),
 }
 
-# Keys whose absence is allowed: the value is derived from the others.
-OPTIONAL_KEYS = frozenset({"visibilityTimeoutSeconds"})
+# visibilityTimeoutSeconds = 0 (Pulumi.yaml's default) means "derive it": 6 x timeout + window. The CLI
+# requires a value for every typed key without a default, so "unset" cannot be the signal.
+DERIVE_VISIBILITY = 0
 
 
 class ConfigError(pulumi.RunError):
-    """Stack config AWS would reject. A RunError so `pulumi preview` prints the message, not a traceback."""
+    """Stack config AWS would reject. A RunError so `pulumi preview` prints the message, not a traceback.
+
+    The message is a header line, then one problem per line, each indented by two spaces; `problems`
+    holds the same lines (tools outside the program, such as `orderctl preflight`, read either)."""
+
+    def __init__(self, stack: str, problems: list[str]) -> None:
+        super().__init__(f"invalid stack config for '{stack}':\n  " + "\n  ".join(problems))
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,10 @@ class _Reader:
     def _get(self, key: str, kind: str, parse: Callable[[str], object]) -> object:
         text = self._raw.get(key)
         if text is None:
-            if key not in OPTIONAL_KEYS:
-                self.errors.append(
-                    f"{PROJECT}:{key} is not set: Pulumi.yaml declares its default, which the Pulumi CLI applies; "
-                    f"set it with `pulumi config set {key} <value>`."
-                )
+            self.errors.append(
+                f"{PROJECT}:{key} is not set: Pulumi.yaml declares its default, which the Pulumi CLI applies; "
+                f"set it with `pulumi config set {key} <value>`."
+            )
             return None
         try:
             return parse(text)
@@ -122,9 +129,6 @@ class _Reader:
         if not rule.low <= value <= rule.high:
             self.fail(key, value, rule.describe(), rule.reason)
         return value
-
-    def optional_integer(self, key: str) -> int | None:
-        return self.integer(key) if key in self._raw else None
 
     def boolean(self, key: str) -> bool:
         value = self._get(key, "true or false", _parse_bool)
@@ -179,7 +183,7 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
     concurrency = read.integer("maximumConcurrency")
     timeout = read.integer("functionTimeoutSeconds")
     memory = read.integer("functionMemoryMb")
-    explicit_visibility = read.optional_integer("visibilityTimeoutSeconds")
+    explicit_visibility = read.integer("visibilityTimeoutSeconds")
     retention = read.integer("logRetentionDays")
     log_level = read.choice("logLevel", LOG_LEVELS, "both Lambda's log level filter and Powertools accept these")
     topic_key = read.text("topicKmsKeyId", "the order topic must be encrypted (alias/aws/sns or a customer key)")
@@ -208,7 +212,7 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
             read.fail("alarmEmails", email, "e-mail addresses", "each entry becomes an SNS e-mail subscription")
 
     recommended = recommended_visibility_timeout(timeout, window)
-    if explicit_visibility is None:
+    if explicit_visibility == DERIVE_VISIBILITY:
         visibility = recommended
     else:
         visibility = explicit_visibility
@@ -227,7 +231,7 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
             )
 
     if read.errors:
-        raise ConfigError(f"invalid stack config for '{stack}':\n  " + "\n  ".join(read.errors))
+        raise ConfigError(stack, read.errors)
     return PipelineConfig(
         stack=stack,
         max_receive_count=max_receive_count,

@@ -1,80 +1,34 @@
 """Runs a Pulumi program under mocks, with a stack's config resolved the way the Pulumi CLI does.
 
-The program is executed from its project folder (`__main__.py`), never imported, so this module
-works for any program and the tests and the sandbox exercise the real entry point.
+The config comes from sandbox.pulumi_cli_config, the one model of the CLI's config rules. The program
+is executed from its project folder (`__main__.py`), never imported, so this module works for any
+program and the tests and the sandbox exercise the real entry point.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import runpy
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from sandbox.pulumi_cli_config import Project, StackConfigError, resolve
 
-class StackConfigError(Exception):
-    """The stack cannot be resolved from the project's files."""
-
-
-@dataclass(frozen=True)
-class Project:
-    directory: Path
-    name: str
-    declared: Mapping[str, Any]  # the Pulumi.yaml `config:` block
-
-    @classmethod
-    def load(cls, directory: Path) -> Project:
-        path = directory / "Pulumi.yaml"
-        try:
-            document = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise StackConfigError(f"cannot read {path}: {error.strerror}") from error
-        return cls(directory=directory, name=document["name"], declared=document.get("config") or {})
-
-    def stacks(self) -> list[str]:
-        return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in self.directory.glob("Pulumi.*.yaml"))
-
-    def qualify(self, key: str) -> str:
-        return key if ":" in key else f"{self.name}:{key}"
-
-    def stack_config(self, stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Project defaults, then `Pulumi.<stack>.yaml`, then overrides: what the CLI hands the program."""
-        values = {
-            self.qualify(key): _config_string(declaration["default"])
-            for key, declaration in self.declared.items()
-            if isinstance(declaration, dict) and "default" in declaration
-        }
-        path = self.directory / f"Pulumi.{stack}.yaml"
-        if not path.is_file():
-            known = ", ".join(self.stacks()) or "none"
-            raise StackConfigError(f"unknown stack '{stack}': no {path.name} in {self.directory} (stacks: {known})")
-        for key, value in ((yaml.safe_load(path.read_text()) or {}).get("config") or {}).items():
-            if isinstance(value, dict) and "secure" in value:
-                raise StackConfigError(f"{path.name}: {key} is a secret, which only the Pulumi CLI can decrypt")
-            values[self.qualify(key)] = _config_string(value)
-        for key, value in (overrides or {}).items():
-            values[self.qualify(key)] = value
-        return values
+__all__ = ["ProgramRun", "Project", "StackConfigError", "program_problems", "run_program", "stack_config"]
 
 
-def _config_string(value: Any) -> str:
-    """Config values reach a program as strings; structured ones as JSON, as the CLI passes them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
+def stack_config(project: Project, stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The map `pulumi up --stack STACK --config k=v` hands the program (sandbox.pulumi_cli_config's rules),
+    or StackConfigError with the CLI's message."""
+    return resolve(project, stack, overrides).program_config()
 
 
 @dataclass(frozen=True)
@@ -92,7 +46,7 @@ class _RecordingMonitor(MockMonitor):
         self.dependencies: dict[str, set[str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         found = set(request.dependencies)
         for property_dependencies in request.propertyDependencies.values():
             found.update(property_dependencies.urns)
@@ -108,12 +62,13 @@ def run_program(
     *,
     preview: bool = False,
     logger: logging.Logger | None = None,
+    secret_keys: Sequence[str] = (),
 ) -> ProgramRun:
     """Runs `__main__.py` under `mocks`; raises what the program raises (a bad config, a failed create).
 
     `logger` receives what the program logs through `pulumi.log` (its warnings, say)."""
     settings.ROOT.set(None)  # a fresh root stack per run, so outputs of an earlier run never leak in
-    pulumi.runtime.set_all_config(dict(config))
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
     monitor = _RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=preview, monitor=monitor, logger=logger)
     program = project.directory / "__main__.py"
@@ -121,7 +76,11 @@ def run_program(
     if added_to_path:
         sys.path.insert(0, str(project.directory))
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__pulumi_program__")))
+
+        def main() -> None:
+            runpy.run_path(str(program), run_name="__pulumi_program__")
+
+        _sync_await(run_pulumi_func(main))
     finally:
         if added_to_path:
             sys.path.remove(str(project.directory))
@@ -129,3 +88,15 @@ def run_program(
     exported: dict[str, Any] = getattr(root, "outputs", {})
     outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in exported.items()}
     return ProgramRun(outputs=outputs, urns=list(monitor.get_registered_resources()), dependencies=monitor.dependencies)
+
+
+def program_problems(error: BaseException) -> list[str]:
+    """One line per problem in a program's refusal: its `problems` if it lists them, else the message's
+    lines after a header ending in ':' (the format infra/config.py's ConfigError documents)."""
+    listed = getattr(error, "problems", None)
+    if isinstance(listed, (list, tuple)) and all(isinstance(item, str) for item in listed):
+        return list(listed)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[1:]
+    return [" ".join(lines)]

@@ -16,7 +16,7 @@ from sandbox.faults import DynamoFaults, default_session
 from sandbox.lambda_runtime import load_handler
 from sandbox.logs import FunctionLogs
 from sandbox.poller import EventSourcePoller, Middleware
-from sandbox.program import Project
+from sandbox.program import Project, stack_config
 
 OUTPUTS_FILE = "outputs.json"
 
@@ -44,7 +44,7 @@ class Sandbox:
     ) -> None:
         self.project = Project.load(project_dir)
         self.stack = stack
-        self.config = self.project.stack_config(stack, overrides)
+        self.config = stack_config(self.project, stack, overrides)  # the Pulumi CLI's rules, its refusals
         self.region = self.config.get("aws:region", "us-east-1")
         self.emulator = Emulator(self.region, port)
         self.endpoint: Endpoint = self.emulator.endpoint

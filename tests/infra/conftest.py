@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.program import ProgramRun, Project, run_program
+from sandbox.program import ProgramRun, Project, run_program, stack_config
 from tests.infra.mocks import AwsMocks, Recorded
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -26,8 +26,9 @@ class Deployment:
 
 
 def deploy(stack: str = "dev", **overrides: str) -> Deployment:
-    """Runs the real `__main__.py` for `stack` under mocks, with `--config key=value` style overrides."""
-    config = PROJECT.stack_config(stack, overrides)
+    """Runs the real `__main__.py` for `stack` under mocks, with `--config key=value` style overrides; the
+    config is the one the Pulumi CLI would give it (sandbox.pulumi_cli_config), refusals included."""
+    config = stack_config(PROJECT, stack, overrides)
     mocks = AwsMocks(region=config["aws:region"])
     return Deployment(stack, mocks, run_program(PROJECT, stack, config, mocks))
 

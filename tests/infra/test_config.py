@@ -7,11 +7,11 @@ import logging
 import pytest
 
 from infra.config import INT_RANGES, ConfigError, PipelineConfig, parse_config
-from sandbox.program import run_program
+from sandbox.program import run_program, stack_config
 from tests.infra.conftest import PROJECT, deploy
 from tests.infra.mocks import AwsMocks
 
-DEFAULTS = {key: value for key, value in PROJECT.stack_config("dev").items() if key.startswith("order-pipeline:")}
+DEFAULTS = {key: value for key, value in stack_config(PROJECT, "dev").items() if key.startswith("order-pipeline:")}
 
 
 def parse(**overrides: str) -> PipelineConfig:
@@ -126,7 +126,7 @@ def test_visibility_timeout_below_the_recommendation_is_a_warning() -> None:
 
 def test_a_bad_config_fails_the_preview_before_any_resource_is_declared() -> None:
     mocks = AwsMocks()
-    config = PROJECT.stack_config("dev", {"batchSize": "20000"})
+    config = stack_config(PROJECT, "dev", {"batchSize": "20000"})
     with pytest.raises(ConfigError, match=r"order-pipeline:batchSize = 20000 is invalid: allowed 1..10000"):
         run_program(PROJECT, "dev", config, mocks, preview=True)
     assert mocks.resources == []

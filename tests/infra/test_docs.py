@@ -17,25 +17,26 @@ def readme_config_rows() -> dict[str, list[str]]:
 
 
 def test_every_config_key_the_program_reads_is_declared_in_pulumi_yaml() -> None:
-    assert set(PROJECT.declared) == set(CONFIG_KEYS)
+    assert set(PROJECT.config) == set(CONFIG_KEYS)
 
 
-def test_every_declared_key_has_a_type_and_a_default_or_a_derivation() -> None:
-    for key, declaration in PROJECT.declared.items():
-        assert declaration["type"] in ("integer", "string", "boolean", "array"), key
-        assert "default" in declaration or "derived" in declaration["description"], key
+def test_every_declared_key_has_a_type_and_a_default() -> None:
+    """The Pulumi CLI requires a stack value for every project key with neither default nor value."""
+    for key, declaration in PROJECT.config.items():
+        assert declaration.type in ("integer", "string", "boolean", "array"), key
+        assert declaration.has_default, key
 
 
 def test_readme_config_table_matches_pulumi_yaml() -> None:
     rows = readme_config_rows()
-    assert list(rows) == list(PROJECT.declared)
+    assert list(rows) == list(PROJECT.config)
     for key, (type_, default, allowed, _meaning) in rows.items():
-        declaration = PROJECT.declared[key]
-        assert type_.startswith(declaration["type"]), key
-        if "default" in declaration:
-            documented = re.match(r"`([^`]*)`", default)
-            assert documented is not None, key
-            expected = declaration["default"]
-            assert documented.group(1) == (expected if isinstance(expected, str) else json.dumps(expected)), key
+        declaration = PROJECT.config[key]
+        assert declaration.type is not None
+        assert type_.startswith(declaration.type), key
+        documented = re.match(r"`([^`]*)`", default)
+        assert documented is not None, key
+        expected = declaration.default
+        assert documented.group(1) == (expected if isinstance(expected, str) else json.dumps(expected)), key
         if key in INT_RANGES:
             assert allowed.startswith(INT_RANGES[key].describe()), key

@@ -234,7 +234,9 @@ def test_alarm_topic_is_publishable_by_cloudwatch(dev: Deployment) -> None:
 
 def test_alarm_emails_subscribe_to_the_alarm_topic(dev: Deployment) -> None:
     assert [s for s in dev.mocks.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "email"] == []
-    with_emails = deploy("dev", alarmEmails='["ops@example.com", "oncall@example.com"]')
+    # `pulumi up --config-path --config 'alarmEmails[0]=...'`: a plain --config value is a string, which
+    # the CLI refuses for an array key.
+    with_emails = deploy("dev", **{"alarmEmails[0]": "ops@example.com", "alarmEmails[1]": "oncall@example.com"})
     emails = [s.inputs for s in with_emails.mocks.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "email"]
     alarm_topic = with_emails.one(TOPIC, "-alarms").state["arn"]
     assert sorted((s["endpoint"], s["topic"]) for s in emails) == [
