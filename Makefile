@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 SOAK_ORDERS ?= 2000
 
-.PHONY: install install-runtime test lint typecheck pytest demo bench soak mutate clean
+.PHONY: install install-runtime test lint typecheck preflight pytest demo bench soak mutate clean
 
 $(RUNTIME): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Every shipped stack passes the Pulumi CLI's config rules and the program's own (docs/config.md).
+preflight: install-runtime
+	for file in Pulumi.*.yaml; do stack=$${file#Pulumi.}; $(BIN)/orderctl preflight --stack $${stack%.yaml} >/dev/null || exit 1; done
+
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: lint typecheck preflight pytest
 
 bench: install
 	$(BIN)/python -m bench

@@ -144,6 +144,41 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
 
 
 @cli.command()
+@click.option("--stack", default="dev", show_default=True, help="the stack (Pulumi.<stack>.yaml) to check")
+@click.option(
+    "--project-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path(),
+    help="the Pulumi project directory  [default: the current directory]",
+)
+@click.option("--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi up --config` (repeatable)")
+def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
+    """Check a stack's config as `pulumi preview` would, and show where each value comes from.
+
+    Exit 0 with the resolved config; exit 1 with one line per problem: the Pulumi CLI's rules first,
+    then (for this project) the program's own."""
+    from orderctl.preflight import preflight as check  # loads Pulumi's SDK: only when needed
+
+    result = check(project_dir, stack, _parse_config(settings))
+    console = _console()
+    if not result.ok:
+        for line in result.problem_lines():
+            click.echo(f"orderctl preflight: {line}", err=True)
+        sys.exit(1)
+    assert result.resolved is not None
+    table = Table(title=f"stack {stack}: the config the program receives")
+    for column in ("key", "value", "source"):
+        table.add_column(column, overflow="fold")
+    for value in result.resolved.values.values():
+        shown = "[secret]" if value.secret else value.value
+        table.add_row(value.key, "(encrypted)" if shown is None else shown, value.source.value)
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    console.print(f"preflight passed: stack {stack}")
+
+
+@cli.command()
 @click.option("--order", "order_text", help="one order as JSON")
 @click.option("--file", "orders_file", type=click.File("r"), help="orders as JSON lines")
 @click.option("--sample", type=click.IntRange(1, 100_000), help="this many generated sample orders")

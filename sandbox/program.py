@@ -22,7 +22,16 @@ from pulumi.runtime.sync_await import _sync_await
 
 from sandbox.pulumi_cli_config import Project, StackConfigError, resolve
 
-__all__ = ["ProgramRun", "Project", "StackConfigError", "program_problems", "run_program", "stack_config"]
+__all__ = [
+    "PreviewCheck",
+    "ProgramRun",
+    "Project",
+    "StackConfigError",
+    "preview_check",
+    "program_problems",
+    "run_program",
+    "stack_config",
+]
 
 
 def stack_config(project: Project, stack: str, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -100,3 +109,39 @@ def program_problems(error: BaseException) -> list[str]:
     if len(lines) > 1 and lines[0].endswith(":"):
         return lines[1:]
     return [" ".join(lines)]
+
+
+class _PreviewMocks(pulumi.runtime.Mocks):
+    """The least an engine does in a preview: every resource exists with its inputs as state."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        return f"{args.name}-preview-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+@dataclass(frozen=True)
+class PreviewCheck:
+    problems: list[str]  # the program's refusal, one line per problem (empty: it ran through)
+    warnings: list[str]  # what it logged at warning level or above
+
+
+def preview_check(project: Project, stack: str, config: Mapping[str, str]) -> PreviewCheck:
+    """Runs the program once in preview mode under mocks, for its own config rules: the checks a program
+    makes before declaring resources, as `pulumi preview` would show them."""
+    records: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                records.append(" ".join(record.getMessage().split()))
+
+    logger = logging.getLogger(f"sandbox.preview.{id(records)}")
+    logger.propagate = False
+    logger.addHandler(_Collect())
+    try:
+        run_program(project, stack, config, _PreviewMocks(), preview=True, logger=logger)
+    except pulumi.RunError as error:
+        return PreviewCheck(problems=program_problems(error), warnings=records)
+    return PreviewCheck(problems=[], warnings=records)
