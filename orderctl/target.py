@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -78,24 +79,66 @@ def sandbox_target(state_dir: Path) -> Target:
     return Target(f"sandbox {endpoint}", outputs, endpoint)
 
 
-def stack_target(stack: str) -> Target:
+STACK_OUTPUT_TIMEOUT_SECONDS = 60
+# What the Pulumi CLI prints (pulumi/pulumi pkg/cmd/pulumi and pkg/backend): each cause as one line here.
+_CLI_FAILURES = (
+    (
+        "must be set for login during non-interactive CLI sessions",
+        "the Pulumi CLI is not logged in: run `pulumi login` (Pulumi Cloud, `--local`, or s3://BUCKET), "
+        "or set PULUMI_ACCESS_TOKEN",
+    ),
+    ("no stack named", "stack {stack!r} does not exist in the current backend (`pulumi stack ls` lists them)"),
+    ("unable to open bucket", "the Pulumi backend cannot be opened: {reason}"),
+    ("unable to open state directory", "the Pulumi backend cannot be opened: {reason}"),
+    ("could not log in", "the Pulumi backend cannot be reached: {reason}"),
+    ("problem logging in", "the Pulumi backend cannot be reached: {reason}"),
+)
+
+
+def stack_target(stack: str, project_dir: Path) -> Target:
+    """`pulumi stack output --json --stack NAME` in the project directory, never waiting on a prompt."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise OrderctlError(
             "the Pulumi CLI is not installed, and --stack reads outputs through it; "
             "install it, or save `pulumi stack output --json` to a file and pass --outputs FILE"
         )
-    finished = subprocess.run(
-        [pulumi, "stack", "output", "--json", "--stack", stack], capture_output=True, text=True, check=False
-    )
+    environment = {**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    try:
+        finished = subprocess.run(
+            [pulumi, "stack", "output", "--json", "--non-interactive", "--stack", stack],
+            cwd=project_dir,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=STACK_OUTPUT_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise OrderctlError(
+            f"pulumi stack output for stack {stack!r} gave no answer in {STACK_OUTPUT_TIMEOUT_SECONDS} s "
+            "(is the backend reachable?)"
+        ) from None
     if finished.returncode != 0:
-        reason = (finished.stderr.strip().splitlines() or ["no message"])[-1]
-        raise OrderctlError(f"pulumi stack output failed for stack {stack!r}: {reason}")
+        raise OrderctlError(_cli_failure(stack, finished.stderr or finished.stdout))
     try:
         outputs = json.loads(finished.stdout)
     except ValueError:
         raise OrderctlError(f"pulumi stack output for {stack!r} was not JSON") from None
+    if not isinstance(outputs, dict):
+        raise OrderctlError(f"pulumi stack output for {stack!r} was not a JSON object of outputs")
     return Target(f"stack {stack}", outputs, None)
+
+
+def _cli_failure(stack: str, text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
+    reason = (errors or lines or ["no message"])[-1]
+    for marker, message in _CLI_FAILURES:
+        if marker in reason:
+            return message.format(stack=stack, reason=reason)
+    return f"pulumi stack output failed for stack {stack!r}: {reason}"
 
 
 def outputs_target(path: Path) -> Target:
@@ -104,12 +147,12 @@ def outputs_target(path: Path) -> Target:
     return Target(f"outputs {path}", outputs, endpoint if isinstance(endpoint, str) else None)
 
 
-def resolve(sandbox: Path | None, stack: str | None, outputs: Path | None) -> Target:
+def resolve(sandbox: Path | None, stack: str | None, outputs: Path | None, project_dir: Path | None = None) -> Target:
     chosen = [name for name, value in (("--sandbox", sandbox), ("--stack", stack), ("--outputs", outputs)) if value]
     if len(chosen) > 1:
         raise OrderctlError(f"choose one target, not {' and '.join(chosen)}")
     if stack:
-        return stack_target(stack)
+        return stack_target(stack, project_dir or Path(__file__).resolve().parents[1])
     if outputs:
         return outputs_target(outputs)
     return sandbox_target(sandbox or DEFAULT_STATE_DIR)
