@@ -103,3 +103,19 @@ def test_sandbox_and_mocks_harness_refuse_an_unknown_override() -> None:
         Sandbox(PROJECT_DIR, "dev", {"fooBar": "1"})
     with pytest.raises(StackConfigError, match=r"must be of type 'integer'"):
         stack_config(PROJECT, "dev", {"batchSize": "ten"})
+
+
+def test_sandbox_up_refuses_an_unknown_override_in_one_line(tmp_path: Path) -> None:
+    """issue 9 point 15: `orderctl sandbox up --config fooBar=1` was silently ignored."""
+    finished = subprocess.run(
+        [str(ORDERCTL), "sandbox", "up", "--state-dir", str(tmp_path), "--config", "fooBar=1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=PROJECT_DIR,
+        timeout=120,
+    )
+    assert finished.returncode == 1
+    assert finished.stderr.startswith("orderctl: --config fooBar: 'fooBar' is not a config key of project")
+    assert len(finished.stderr.splitlines()) == 1
+    assert not (tmp_path / "outputs.json").exists()
