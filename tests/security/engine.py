@@ -92,7 +92,10 @@ def _diagnostics(response: Any) -> list[Diagnostic]:
 
 
 def analyze(resources: list[Resource]) -> list[Diagnostic]:
-    """Every diagnostic the pack returns for the stack: `Analyze` per resource, then `AnalyzeStack`."""
+    """Every diagnostic the pack returns for the stack: `Analyze` per resource, then `AnalyzeStack`.
+
+    The engine gives `Analyze` a resource's inputs and `AnalyzeStack` its state (inputs and outputs); both get the
+    state here, which holds the inputs under the same names: the resource rules read input properties only."""
     servicer = _servicer()
     found: list[Diagnostic] = []
     for r in resources:
