@@ -209,7 +209,7 @@ def processor_grants_exact(resources: list[Resource]) -> list[str]:
             for attachment in _of_type(resources, ATTACHMENT)
             if attachment.get("role") in role_names
         ]
-        # After an update the provider reports every managed policy on the role here, however attached.
+        # The role's own list (an input, and the provider's record of it in the state).
         found += [
             f"{role.name}: has the managed policy {arn} attached; grants must be exact"
             for arn in as_list(role.get("managedPolicyArns"))
