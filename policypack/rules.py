@@ -134,6 +134,25 @@ def protected_stack_tables(resource: Resource) -> list[str]:
     return found
 
 
+def _trusts_lambda(role: Resource) -> bool:
+    return any(
+        statement.get("Effect") == "Allow"
+        and "lambda.amazonaws.com" in as_list((statement.get("Principal") or {}).get("Service"))
+        for statement in statements(role.get("assumeRolePolicy"))
+    )
+
+
+def lambda_roles_no_managed_policies(resource: Resource) -> list[str]:
+    """A role Lambda may assume lists no managed policy of its own (`managedPolicyArns`): its grants are the
+    exact inline ones. Read from the role's own inputs, so it holds on a first preview as well."""
+    if resource.type != ROLE or not _trusts_lambda(resource):
+        return []
+    return [
+        f"{resource.name}: a Lambda role declares the managed policy {arn} (managedPolicyArns); grants must be exact"
+        for arn in as_list(resource.get("managedPolicyArns"))
+    ]
+
+
 # Rules across the stack
 
 
@@ -189,6 +208,11 @@ def processor_grants_exact(resources: list[Resource]) -> list[str]:
             f"{role.name}: has the managed policy {attachment.get('policyArn')} attached; grants must be exact"
             for attachment in _of_type(resources, ATTACHMENT)
             if attachment.get("role") in role_names
+        ]
+        # The role's own list (an input, and the provider's record of it in the state).
+        found += [
+            f"{role.name}: has the managed policy {arn} attached; grants must be exact"
+            for arn in as_list(role.get("managedPolicyArns"))
         ]
     return found
 
@@ -307,6 +331,10 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
     "prod-tables-protected": (
         "prod tables have deletion protection and point-in-time recovery",
         protected_stack_tables,
+    ),
+    "lambda-role-no-managed-policies": (
+        "a role Lambda assumes declares no managed policies (managedPolicyArns)",
+        lambda_roles_no_managed_policies,
     ),
 }
 STACK_RULES: dict[str, tuple[str, StackRule]] = {

@@ -29,6 +29,7 @@ from policypack.rules import (
     QUEUE_POLICY,
     REDRIVE_ALLOW,
     RESOURCE_RULES,
+    ROLE,
     ROLE_POLICY,
     STACK_RULES,
     TABLE,
@@ -36,21 +37,6 @@ from policypack.rules import (
     Resource,
     violations,
 )
-from tests.infra.conftest import PROJECT, Deployment, deploy
-
-
-def declared(deployment: Deployment) -> list[Resource]:
-    """The stack's AWS resources as the policy engine sees them after an update: inputs and outputs."""
-    return [
-        Resource(r.type, r.name, deployment.urn_of(r), copy.deepcopy(r.state))
-        for r in deployment.mocks.resources
-        if r.type.startswith("aws:")
-    ]
-
-
-@pytest.fixture(scope="module")
-def stacks() -> dict[str, list[Resource]]:
-    return {stack: declared(deploy(stack)) for stack in PROJECT.stacks()}
 
 
 def test_every_stack_passes_every_guardrail(stacks: dict[str, list[Resource]]) -> None:
@@ -113,6 +99,10 @@ def attach_managed_policy(resources: list[Resource]) -> None:
     role = next(r for r in resources if r.type == "aws:iam/role:Role")
     policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     resources.append(Resource(ATTACHMENT, "basic", role.urn, {"role": role.props["name"], "policyArn": policy_arn}))
+
+
+ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
+manage_role_with_administrator_access = set_prop(ROLE, "", "managedPolicyArns", [ADMINISTRATOR_ACCESS])
 
 
 def redrive_allow(change: Callable[[dict[str, Any]], None]) -> Edit:
@@ -203,6 +193,18 @@ BROKEN = [
         "beyond what the processor needs",
     ),
     Broken("processor-grants-exact", "a managed policy", attach_managed_policy, "AWSLambdaBasicExecutionRole attached"),
+    Broken(
+        "processor-grants-exact",
+        "managedPolicyArns on the role",
+        manage_role_with_administrator_access,
+        "AdministratorAccess attached",
+    ),
+    Broken(
+        "lambda-role-no-managed-policies",
+        "AdministratorAccess in managedPolicyArns",
+        manage_role_with_administrator_access,
+        "declares the managed policy arn:aws:iam::aws:policy/AdministratorAccess",
+    ),
     Broken(
         "queue-policy-sns-only",
         "any principal",

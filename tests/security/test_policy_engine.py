@@ -1,0 +1,83 @@
+"""The policy pack through pulumi-policy's own analyzer servicer: which rules a first preview of a new stack
+skips as advisory (they read values not known yet), and that every rule enforces on `up`. The table in
+docs/policy.md is the claim; these tests hold it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+
+from policypack.rules import RESOURCE_RULES, STACK_RULES, Resource
+from tests.security.engine import Diagnostic, analyze, first_preview
+from tests.security.test_guardrails import BROKEN, Broken, broken
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
+ALL_RULES = set(RESOURCE_RULES) | set(STACK_RULES)
+
+
+def _table() -> dict[str, tuple[str, str]]:
+    """rule -> (first preview, up) as docs/policy.md states them."""
+    rows = re.findall(r"^\| `([a-z-]+)` \| ([^|]+) \| ([^|]+) \|", DOC.read_text(), flags=re.MULTILINE)
+    return {rule: (preview.strip(), up.strip()) for rule, preview, up in rows}
+
+
+PREVIEW_ENFORCED = {rule for rule, (preview, _) in _table().items() if preview == "enforced"}
+
+
+@pytest.fixture(scope="module")
+def previews() -> dict[str, list[Resource]]:
+    return {stack: first_preview(stack) for stack in ("dev", "prod")}
+
+
+def test_the_doc_names_every_rule_once_and_every_rule_enforces_at_up() -> None:
+    table = _table()
+    assert set(table) == ALL_RULES
+    assert {up for _, up in table.values()} == {"enforced"}
+    assert {preview for preview, _ in table.values()} == {"enforced", "advisory: skipped"}
+
+
+def test_first_preview_really_has_unknowns(previews: dict[str, list[Resource]]) -> None:
+    [role_policy] = [r for r in previews["dev"] if r.type == "aws:iam/rolePolicy:RolePolicy"]
+    [queue] = [r for r in previews["dev"] if r.name.endswith("-queue") and r.type == "aws:sqs/queue:Queue"]
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+    assert role_policy.props["policy"] == unknown
+    assert (queue.props["arn"], queue.props["url"]) == (unknown, unknown)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_first_preview_skips_exactly_the_rules_the_doc_says(previews: dict[str, list[Resource]], stack: str) -> None:
+    diagnostics = analyze(previews[stack])
+    assert all(d.level == "advisory" and "can't run policy" in d.message for d in diagnostics), diagnostics
+    assert {d.policy for d in diagnostics} == ALL_RULES - PREVIEW_ENFORCED
+
+
+def _refused(diagnostics: list[Diagnostic], case: Broken) -> bool:
+    return any(d.policy == case.rule and d.level == "mandatory" and case.expected in d.message for d in diagnostics)
+
+
+PREVIEW_CASES = [case for case in BROKEN if case.rule in PREVIEW_ENFORCED]
+
+
+@pytest.mark.parametrize("case", PREVIEW_CASES, ids=[f"{c.rule}:{c.what}" for c in PREVIEW_CASES])
+def test_first_preview_refuses_what_it_can_know(previews: dict[str, list[Resource]], case: Broken) -> None:
+    assert _refused(analyze(broken(previews, case.stack, case.edit)), case)
+
+
+def test_every_rule_has_a_broken_variant_a_first_preview_refuses_or_the_doc_says_it_cannot() -> None:
+    assert {case.rule for case in PREVIEW_CASES} == PREVIEW_ENFORCED
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_up_runs_every_rule_and_the_stacks_pass(stacks: dict[str, list[Resource]], stack: str) -> None:
+    assert analyze(copy.deepcopy(stacks[stack])) == []
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[f"{c.rule}:{c.what}" for c in BROKEN])
+def test_up_refuses_every_broken_variant(stacks: dict[str, list[Resource]], case: Broken) -> None:
+    """On `up` every value is known: each rule's variant is a mandatory violation, never an advisory."""
+    diagnostics = analyze(broken(stacks, case.stack, case.edit))
+    assert _refused(diagnostics, case), diagnostics
+    assert not [d for d in diagnostics if d.level == "advisory"]
