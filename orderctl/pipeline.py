@@ -11,6 +11,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from handler.envelope import unwrap
+from handler.order import InvalidOrder
 from orderctl.target import Target
 
 _deserialize = TypeDeserializer().deserialize
@@ -78,17 +80,11 @@ class Redrive:
 
 
 def _order_text(body: str) -> str:
+    """The order out of its SNS envelope, found as the processor finds it; the body itself otherwise."""
     try:
-        document = json.loads(body)
-    except ValueError:
+        return unwrap(body, "", {}).order_text
+    except InvalidOrder:  # an envelope without a string Message: show what was dead-lettered
         return body
-    if (
-        isinstance(document, dict)
-        and document.get("Type") == "Notification"
-        and isinstance(document.get("Message"), str)
-    ):
-        return str(document["Message"])
-    return body
 
 
 def _unsupported(error: ClientError) -> bool:
