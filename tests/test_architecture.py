@@ -1,5 +1,6 @@
 """The arrows between folders go one way: __main__ -> infra; handler stands alone; sandbox runs, never imports;
-orderctl reaches into the handler only for its pure order model and envelope (the processor's own verdict)."""
+orderctl reaches into the handler only for its pure order model and envelope (the processor's own verdict);
+contract/ holds the shared constants every side may import, and imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "handler": {"infra", "sandbox", "orderctl", "pulumi", "pulumi_aws", "tests"},
+    "handler": {"infra", "sandbox", "orderctl", "contract", "pulumi", "pulumi_aws", "tests"},
+    # Shared constants (output names, resource types, granted actions): importable by every side, importing none.
+    "contract": {"infra", "handler", "sandbox", "orderctl", "policypack", "tests", "pulumi", "pulumi_aws", "boto3"},
     "infra": {"handler", "sandbox", "orderctl", "tests"},
     "sandbox": {"infra", "handler", "orderctl", "tests"},
     "orderctl": {"infra", "tests"},  # handler: see ALLOWED_HANDLER_MODULES
-    "policypack": {"infra", "handler", "sandbox", "orderctl", "tests"},
+    # The pack runs in its own environment, and its permission list is the independent check of contract's.
+    "policypack": {"infra", "handler", "sandbox", "orderctl", "contract", "tests"},
 }
 
 
@@ -46,7 +50,7 @@ def imported_top_level_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_what_its_arrow_allows(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
-    if package in ("handler", "infra", "sandbox", "policypack"):
+    if package in ("handler", "infra", "sandbox", "policypack", "contract"):
         assert files, f"{package}/ has no modules"
     for path in files:
         crossing = imported_top_level_modules(path) & FORBIDDEN[package]
