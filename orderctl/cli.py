@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from contract import outputs
 from orderctl.errors import OrderctlError
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import problem_with, sample_order, to_json
@@ -194,7 +195,7 @@ def publish(connect: Connect, order_text: str | None, orders_file: Any, sample: 
     with Progress(console=console, transient=True, disable=len(bodies) < 50) as progress:
         task = progress.add_task("publishing", total=len(bodies))
         message_ids = pipeline.publish(bodies, lambda done: progress.advance(task, done))
-    console.print(f"published {len(message_ids)} order(s) to {pipeline.target.output('topicArn')}")
+    console.print(f"published {len(message_ids)} order(s) to {pipeline.target.output(outputs.TOPIC_ARN)}")
 
 
 @cli.group()
@@ -210,7 +211,7 @@ def orders_get(connect: Connect, order_id: str) -> None:
     pipeline = connect()
     order = pipeline.order(order_id)
     if order is None:
-        raise OrderctlError(f"order {order_id!r} is not in {pipeline.target.output('tableName')}")
+        raise OrderctlError(f"order {order_id!r} is not in {pipeline.target.output(outputs.TABLE_NAME)}")
     click.echo(_json(order))
 
 

@@ -10,29 +10,44 @@ import pulumi
 import pytest
 from packaging.requirements import Requirement
 
+from contract import outputs
+from contract import resource_types as types
 from tests.infra.conftest import PROJECT, PROJECT_DIR, MockedStack, deploy
 
 OUTPUT_SOURCES = {
-    "tableName": ("aws:dynamodb/table:Table", "", "name"),
-    "tableArn": ("aws:dynamodb/table:Table", "", "arn"),
-    "topicArn": ("aws:sns/topic:Topic", "-topic", "arn"),
-    "queueUrl": ("aws:sqs/queue:Queue", "-queue", "url"),
-    "queueArn": ("aws:sqs/queue:Queue", "-queue", "arn"),
-    "deadLetterQueueUrl": ("aws:sqs/queue:Queue", "-dlq", "url"),
-    "deadLetterQueueArn": ("aws:sqs/queue:Queue", "-dlq", "arn"),
-    "functionName": ("aws:lambda/function:Function", "", "name"),
-    "functionArn": ("aws:lambda/function:Function", "", "arn"),
-    "logGroupName": ("aws:cloudwatch/logGroup:LogGroup", "", "name"),
-    "alarmTopicArn": ("aws:sns/topic:Topic", "-alarms", "arn"),
+    outputs.TABLE_NAME: (types.TABLE, "", "name"),
+    outputs.TABLE_ARN: (types.TABLE, "", "arn"),
+    outputs.TOPIC_ARN: (types.TOPIC, "-topic", "arn"),
+    outputs.QUEUE_URL: (types.QUEUE, "-queue", "url"),
+    outputs.QUEUE_ARN: (types.QUEUE, "-queue", "arn"),
+    outputs.DEAD_LETTER_QUEUE_URL: (types.QUEUE, "-dlq", "url"),
+    outputs.DEAD_LETTER_QUEUE_ARN: (types.QUEUE, "-dlq", "arn"),
+    outputs.FUNCTION_NAME: (types.FUNCTION, "", "name"),
+    outputs.FUNCTION_ARN: (types.FUNCTION, "", "arn"),
+    outputs.LOG_GROUP_NAME: (types.LOG_GROUP, "", "name"),
+    outputs.ALARM_TOPIC_ARN: (types.TOPIC, "-alarms", "arn"),
 }
 
 
 @pytest.mark.parametrize("stack", PROJECT.stacks())
 def test_every_stack_file_builds_with_every_output(stack: str) -> None:
     deployment = deploy(stack)
-    assert set(deployment.run.outputs) == set(OUTPUT_SOURCES)
+    assert set(deployment.run.outputs) == set(OUTPUT_SOURCES) == set(outputs.ALL)
     for output, (type_, suffix, attribute) in OUTPUT_SOURCES.items():
         assert deployment.run.outputs[output] == deployment.one(type_, suffix).state[attribute], output
+
+
+def test_order_pipeline_registers_every_stack_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    registered: dict[str, set[str]] = {}
+    original = pulumi.ComponentResource.register_outputs
+
+    def spy(self: pulumi.ComponentResource, values: dict[str, object]) -> None:
+        registered[self.pulumi_resource_name] = set(values)
+        original(self, values)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", spy)
+    deploy("dev")
+    assert registered["orders-dev"] == set(outputs.ALL)
 
 
 def test_the_project_has_a_dev_and_a_prod_stack() -> None:
