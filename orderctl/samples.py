@@ -31,7 +31,9 @@ _CATALOG = [
 
 def sample_order(rng: random.Random, number: int) -> dict[str, Any]:
     lines = rng.sample(_CATALOG, k=rng.randint(1, 3))
-    items = [{"sku": sku, "quantity": rng.randint(1, 4), "unitPrice": price} for sku, _, price in lines]
+    items: list[dict[str, Any]] = [
+        {"sku": sku, "quantity": rng.randint(1, 4), "unitPrice": price} for sku, _, price in lines
+    ]
     return {
         "orderId": f"ord-{number:05d}-{rng.randrange(16**6):06x}",
         "userId": f"u-{rng.randint(1, 500)}",
