@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +102,10 @@ def test_two_targets_are_refused_in_one_line(tmp_path: Path) -> None:
     result = run("status", "--sandbox", str(tmp_path), "--outputs", str(tmp_path / "o.json"))
     assert result.exit_code == 1
     assert result.stderr == "orderctl: choose one target, not --sandbox and --outputs\n"
+
+
+def test_the_readme_example_error_is_what_publish_prints(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [example] = re.findall(r"`(orderctl: the order would be rejected: [^`]*)`", readme)
+    result = run("publish", "--order", '{"orderId": "1", "userId": "u", "quantity": 0}', "--outputs", str(tmp_path))
+    assert result.stderr == example + "\n"
