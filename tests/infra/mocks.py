@@ -59,6 +59,7 @@ class AwsMocks(pulumi.runtime.Mocks):
         return f"arn:aws:{service}:{self.region if regional else ''}:{ACCOUNT}:{resource}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
+        extra: dict[str, Any]
         if not args.custom:  # a ComponentResource: nothing to create
             resource_id, extra = f"{args.name}-component", {}
         else:

@@ -55,9 +55,9 @@ def test_the_project_has_a_dev_and_a_prod_stack() -> None:
 
 
 def test_prod_differs_from_dev_where_it_should(dev: MockedStack, prod: MockedStack) -> None:
-    assert dev.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is False
-    assert prod.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is True
-    assert prod.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 90
+    assert dev.one(types.TABLE).inputs["deletionProtectionEnabled"] is False
+    assert prod.one(types.TABLE).inputs["deletionProtectionEnabled"] is True
+    assert prod.one(types.LOG_GROUP).inputs["retentionInDays"] == 90
 
 
 def test_physical_names_carry_the_stack_so_stacks_share_an_account(dev: MockedStack, prod: MockedStack) -> None:
@@ -93,8 +93,8 @@ def test_every_resource_belongs_to_a_component_of_the_pipeline(dev: MockedStack)
             assert parent == "orders:index:OrderPipeline", urn
 
 
-def _archive(deployment: MockedStack) -> dict[str, pulumi.Asset]:
-    code = deployment.one("aws:lambda/function:Function").inputs["code"]
+def _archive(deployment: MockedStack) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    code = deployment.one(types.FUNCTION).inputs["code"]
     assert isinstance(code, pulumi.AssetArchive)
     return code.assets
 
