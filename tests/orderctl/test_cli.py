@@ -109,3 +109,39 @@ def test_the_readme_example_error_is_what_publish_prints(tmp_path: Path) -> None
     [example] = re.findall(r"`(orderctl: the order would be rejected: [^`]*)`", readme)
     result = run("publish", "--order", '{"orderId": "1", "userId": "u", "quantity": 0}', "--outputs", str(tmp_path))
     assert result.stderr == example + "\n"
+
+
+@pytest.fixture
+def orders_table(subscribed_queue: tuple[Path, str]) -> Path:
+    """The orders table in moto, named in the outputs file beside the topic."""
+    outputs, _ = subscribed_queue
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(
+        TableName="orders", Item={"orderId": {"S": "1001"}, "quantity": {"N": "2"}, "totalAmount": {"N": "19.99"}}
+    )
+    outputs.write_text(json.dumps({**json.loads(outputs.read_text()), "tableName": "orders"}))
+    return outputs
+
+
+def test_orders_get_prints_the_stored_order_with_exact_numbers(orders_table: Path) -> None:
+    result = run("orders", "get", "1001", "--outputs", str(orders_table))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"orderId": "1001", "quantity": 2, "totalAmount": 19.99}
+    assert '"totalAmount": 19.99' in result.stdout
+
+
+def test_orders_get_of_a_missing_order_is_one_line_naming_the_table(orders_table: Path) -> None:
+    result = run("orders", "get", "nope", "--outputs", str(orders_table))
+    assert (result.exit_code, result.stderr) == (1, "orderctl: order 'nope' is not in orders\n")
+
+
+def test_dlq_purge_without_yes_is_refused_before_reaching_any_target(tmp_path: Path) -> None:
+    result = run("dlq", "purge", "--outputs", str(tmp_path / "none.json"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("orderctl: purging deletes the dead-lettered orders for good; confirm with --yes")
