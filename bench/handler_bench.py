@@ -16,12 +16,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from moto import mock_aws
 
 from sandbox.faults import DynamoFaults, default_session
@@ -53,13 +53,14 @@ class RoundTrip:
         self.on = False
 
     def install(self, session: boto3.Session) -> None:
-        session.events.register("before-call.dynamodb", self._answer)
+        # botocore's stubs type handlers as returning None; a before-call handler's answer short-circuits the call.
+        session.events.register("before-call.dynamodb", self._answer)  # type: ignore[arg-type]
 
     def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         if not self.on:
             return None
         time.sleep(self.seconds)
-        return AWSResponse("", 200, {}, None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
+        return AWSResponse("", 200, HTTPHeaders(), None), {"ResponseMetadata": {"HTTPStatusCode": 200}}
 
 
 def sns_envelope(message: str) -> str:
@@ -118,7 +119,7 @@ def _load_handlers() -> tuple[Handler, Handler]:
 
 
 def _latency_event() -> dict[str, Any]:
-    messages = [
+    messages: list[Mapping[str, Any]] = [
         {
             "MessageId": str(uuid.uuid4()),
             "ReceiptHandle": f"bench-{n}",

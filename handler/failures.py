@@ -33,12 +33,6 @@ class Failure:
     reason: str
 
 
-class RecordFailed(Exception):  # noqa: N818 (raised to mark the record failed in the batch response)
-    def __init__(self, failure: Failure) -> None:
-        self.failure = failure
-        super().__init__(failure.reason)
-
-
 def classify(error: BaseException) -> Failure:
     if isinstance(error, InvalidOrder):
         return Failure(Kind.PERMANENT, f"invalid order: {error}")

@@ -16,8 +16,6 @@ Assets = dict[str, pulumi.Asset | pulumi.Archive]
 HANDLER_PACKAGE = "handler"
 # Not in the Lambda Python runtime, pure Python (so an x86_64 build machine can package for arm64).
 VENDORED_DISTRIBUTIONS = ("aws-lambda-powertools", "typing-extensions", "fastjsonschema")
-# Shipped by the Lambda Python runtime, never packaged.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "jmespath", "s3transfer", "urllib3", "python-dateutil", "six"})
 
 
 def _is_packaged(relative: Path) -> bool:

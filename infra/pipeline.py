@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulumi
 
+from contract import outputs
 from infra.alarms import PipelineAlarms, PipelineAlarmsArgs
 from infra.config import PipelineConfig
 from infra.event_source import QueueEventSource, QueueEventSourceArgs
@@ -24,6 +25,28 @@ class OrderPipelineArgs:
 
 
 class OrderPipeline(pulumi.ComponentResource):
+    """The pipeline's public outputs are the typed attributes below; `stack_outputs` names them for export."""
+
+    table_name: pulumi.Output[str]
+    """The orders table, keyed by orderId."""
+    table_arn: pulumi.Output[str]
+    topic_arn: pulumi.Output[str]
+    """Where producers publish orders."""
+    queue_url: pulumi.Output[str]
+    queue_arn: pulumi.Output[str]
+    dead_letter_queue_url: pulumi.Output[str]
+    """Where an order lands after maxReceiveCount failed receives."""
+    dead_letter_queue_arn: pulumi.Output[str]
+    function_name: pulumi.Output[str]
+    """The order processor (Lambda)."""
+    function_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+    """The processor's log group: its JSON lines, including each failed order's reason."""
+    alarm_topic_arn: pulumi.Output[str]
+    """Where the DLQ and error alarms notify."""
+    stack_outputs: dict[str, pulumi.Output[str]]
+    """The attributes above by their stack output name (contract.outputs), as `__main__.py` exports them."""
+
     def __init__(self, name: str, args: OrderPipelineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orders:index:OrderPipeline", name, None, opts)
         config = args.config
@@ -89,4 +112,28 @@ class OrderPipeline(pulumi.ComponentResource):
             ),
             child,
         )
-        self.register_outputs({"functionArn": self.processor.function.arn, "topicArn": self.topic.topic.arn})
+        self.table_name = self.table.table.name
+        self.table_arn = self.table.table.arn
+        self.topic_arn = self.topic.topic.arn
+        self.queue_url = self.queues.queue.url
+        self.queue_arn = self.queues.queue.arn
+        self.dead_letter_queue_url = self.queues.dead_letter_queue.url
+        self.dead_letter_queue_arn = self.queues.dead_letter_queue.arn
+        self.function_name = self.processor.function.name
+        self.function_arn = self.processor.function.arn
+        self.log_group_name = self.processor.log_group.name
+        self.alarm_topic_arn = self.alarms.topic.arn
+        self.stack_outputs = {
+            outputs.TABLE_NAME: self.table_name,
+            outputs.TABLE_ARN: self.table_arn,
+            outputs.TOPIC_ARN: self.topic_arn,
+            outputs.QUEUE_URL: self.queue_url,
+            outputs.QUEUE_ARN: self.queue_arn,
+            outputs.DEAD_LETTER_QUEUE_URL: self.dead_letter_queue_url,
+            outputs.DEAD_LETTER_QUEUE_ARN: self.dead_letter_queue_arn,
+            outputs.FUNCTION_NAME: self.function_name,
+            outputs.FUNCTION_ARN: self.function_arn,
+            outputs.LOG_GROUP_NAME: self.log_group_name,
+            outputs.ALARM_TOPIC_ARN: self.alarm_topic_arn,
+        }
+        self.register_outputs(self.stack_outputs)

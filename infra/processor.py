@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.packaging import function_code
-from infra.policies import lambda_assume_role_policy, processor_policy
+from infra.policy_documents import lambda_assume_role_policy, processor_policy
 
 HANDLER = "handler.app.lambda_handler"
 RUNTIME = "python3.12"

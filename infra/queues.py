@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.policies import tls_only_queue_policy
+from infra.policy_documents import tls_only_queue_policy
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 60 * 60  # SQS's maximum, so a person has two weeks to look
 LONG_POLL_SECONDS = 20  # SQS's maximum long-poll wait: fewer empty receives

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.policies import topic_to_queue_policy
+from infra.policy_documents import topic_to_queue_policy
 
 
 @dataclass(frozen=True)

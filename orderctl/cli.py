@@ -7,12 +7,13 @@ import random
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from contract import outputs
 from orderctl.errors import OrderctlError
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import problem_with, sample_order, to_json
@@ -65,8 +67,30 @@ def targeted(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+class _Failed(click.ClickException):
+    """A failure shown as one line on stderr, exit status 1 (the same in `main()` and in click's test runner)."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"orderctl: {self.format_message()}", err=True)
+
+
+class _OneLineErrors(click.Group):
+    """Every failure a user meets is one line; `orderctl --debug ...` also prints the traceback behind it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as error:  # a bug too is one line; --debug shows its traceback
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            raise _Failed(_one_line(error)) from error
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="on a failure, also print the traceback behind its one-line error")
+def cli(debug: bool) -> None:
     """The order pipeline: run it offline, and operate a running one."""
 
 
@@ -206,7 +230,7 @@ def publish(connect: Connect, order_text: str | None, orders_file: Any, sample: 
     with Progress(console=console, transient=True, disable=len(bodies) < 50) as progress:
         task = progress.add_task("publishing", total=len(bodies))
         message_ids = pipeline.publish(bodies, lambda done: progress.advance(task, done))
-    console.print(f"published {len(message_ids)} order(s) to {pipeline.target.output('topicArn')}")
+    console.print(f"published {len(message_ids)} order(s) to {pipeline.target.output(outputs.TOPIC_ARN)}")
 
 
 @cli.group()
@@ -222,7 +246,7 @@ def orders_get(connect: Connect, order_id: str) -> None:
     pipeline = connect()
     order = pipeline.order(order_id)
     if order is None:
-        raise OrderctlError(f"order {order_id!r} is not in {pipeline.target.output('tableName')}")
+        raise OrderctlError(f"order {order_id!r} is not in {pipeline.target.output(outputs.TABLE_NAME)}")
     click.echo(_json(order))
 
 
@@ -334,6 +358,9 @@ def status(connect: Connect) -> None:
     _console().print(table)
 
 
+_EXPECTED = (OrderctlError, BotoCoreError, ClientError, OSError)
+
+
 def _one_line(error: BaseException) -> str:
     if isinstance(error, EndpointConnectionError):
         return f"cannot reach {error.kwargs.get('endpoint_url')}: is the sandbox running? (orderctl sandbox up)"
@@ -342,6 +369,8 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         return f"AWS refused {error.operation_name}: {details.get('Code')}: {details.get('Message')}"
+    if not isinstance(error, _EXPECTED):
+        return f"unexpected {type(error).__name__}: {' '.join(str(error).split())} (orderctl --debug shows where)"
     return " ".join(str(error).split())
 
 
@@ -357,7 +386,7 @@ def main() -> None:
     except click.ClickException as error:
         click.echo(f"orderctl: {error.format_message()}", err=True)
         sys.exit(error.exit_code)
-    except (OrderctlError, BotoCoreError, ClientError, OSError) as error:
+    except _EXPECTED as error:  # raised outside a command (while click parses), so not yet one line
         click.echo(f"orderctl: {_one_line(error)}", err=True)
         sys.exit(1)
 

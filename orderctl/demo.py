@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from contract import outputs
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import SEED_ORDER, sample_order, to_json
 from orderctl.target import Target
@@ -62,7 +63,7 @@ def _latencies(orders: list[dict[str, Any]]) -> list[float]:
 def _count_log_lines(sandbox: Sandbox, target: Target, phrase: str) -> int:
     sandbox.flush_logs()
     events = sandbox.client("logs").filter_log_events(
-        logGroupName=target.output("logGroupName"), filterPattern=f'"{phrase}"'
+        logGroupName=target.output(outputs.LOG_GROUP_NAME), filterPattern=f'"{phrase}"'
     )["events"]
     return sum(json.loads(event["message"]).get("message") == phrase for event in events)
 
@@ -86,7 +87,7 @@ def run_demo(console: Console, project_dir: Path, stack: str, orders: int, seed:
         conflicting = (
             {**samples[0], "quantity": samples[0]["quantity"] + 1} if samples else {**SEED_ORDER, "quantity": 9}
         )
-        dynamodb, table = sandbox.client("dynamodb"), target.output("tableName")
+        dynamodb, table = sandbox.client("dynamodb"), target.output(outputs.TABLE_NAME)
 
         def stored_count() -> int:
             return int(dynamodb.scan(TableName=table, Select="COUNT")["Count"])

@@ -11,6 +11,9 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
+from contract import outputs
+from handler.envelope import unwrap
+from handler.order import InvalidOrder
 from orderctl.target import Target
 
 _deserialize = TypeDeserializer().deserialize
@@ -78,17 +81,11 @@ class Redrive:
 
 
 def _order_text(body: str) -> str:
+    """The order out of its SNS envelope, found as the processor finds it; the body itself otherwise."""
     try:
-        document = json.loads(body)
-    except ValueError:
+        return unwrap(body, "", {}).order_text
+    except InvalidOrder:  # an envelope without a string Message: show what was dead-lettered
         return body
-    if (
-        isinstance(document, dict)
-        and document.get("Type") == "Notification"
-        and isinstance(document.get("Message"), str)
-    ):
-        return str(document["Message"])
-    return body
 
 
 def _unsupported(error: ClientError) -> bool:
@@ -115,7 +112,7 @@ class Pipeline:
     def publish(self, bodies: Iterable[str], progress: Progress | None = None) -> list[str]:
         """Publishes each body to the order topic as is, ten per call; returns the SNS message ids."""
         sns = self._client("sns")
-        topic = self.target.output("topicArn")
+        topic = self.target.output(outputs.TOPIC_ARN)
         message_ids: list[str] = []
         chunk: list[str] = []
         for body in [*bodies, None]:
@@ -142,7 +139,9 @@ class Pipeline:
     def order(self, order_id: str) -> dict[str, Any] | None:
         item = (
             self._client("dynamodb")
-            .get_item(TableName=self.target.output("tableName"), Key={"orderId": {"S": order_id}}, ConsistentRead=True)
+            .get_item(
+                TableName=self.target.output(outputs.TABLE_NAME), Key={"orderId": {"S": order_id}}, ConsistentRead=True
+            )
             .get("Item")
         )
         return item_to_order(item) if item else None
@@ -150,7 +149,7 @@ class Pipeline:
     def orders(self, limit: int | None = None) -> list[dict[str, Any]]:
         dynamodb = self._client("dynamodb")
         found: list[dict[str, Any]] = []
-        request: dict[str, Any] = {"TableName": self.target.output("tableName")}
+        request: dict[str, Any] = {"TableName": self.target.output(outputs.TABLE_NAME)}
         while limit is None or len(found) < limit:
             if limit is not None:
                 request["Limit"] = limit - len(found)
@@ -165,7 +164,7 @@ class Pipeline:
 
     def dead_letters(self) -> list[DeadLetter]:
         """Everything in the DLQ, each with the processor's logged attempts; the messages stay where they are."""
-        url = self.target.output("deadLetterQueueUrl")
+        url = self.target.output(outputs.DEAD_LETTER_QUEUE_URL)
         seen: dict[str, dict[str, Any]] = {}
         while messages := self._sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=SQS_BATCH, VisibilityTimeout=30, WaitTimeSeconds=1, AttributeNames=["All"]
@@ -201,7 +200,7 @@ class Pipeline:
         logs = self._client("logs")
         found: dict[str, list[Attempt]] = {}
         request: dict[str, Any] = {
-            "logGroupName": self.target.output("logGroupName"),
+            "logGroupName": self.target.output(outputs.LOG_GROUP_NAME),
             "filterPattern": '"order failed"',
         }
         if since_ms is not None:
@@ -231,7 +230,8 @@ class Pipeline:
         if limit is None:
             try:
                 self.target.client("sqs", retries={"max_attempts": 1}).start_message_move_task(
-                    SourceArn=self.target.output("deadLetterQueueArn"), DestinationArn=self.target.output("queueArn")
+                    SourceArn=self.target.output(outputs.DEAD_LETTER_QUEUE_ARN),
+                    DestinationArn=self.target.output(outputs.QUEUE_ARN),
                 )
                 return Redrive("StartMessageMoveTask", moved=None)
             except ClientError as error:
@@ -240,7 +240,7 @@ class Pipeline:
         return self._move_one_by_one(limit, progress)
 
     def _move_one_by_one(self, limit: int | None, progress: Progress | None) -> Redrive:
-        dlq, queue = self.target.output("deadLetterQueueUrl"), self.target.output("queueUrl")
+        dlq, queue = self.target.output(outputs.DEAD_LETTER_QUEUE_URL), self.target.output(outputs.QUEUE_URL)
         moved = failed = 0
         while limit is None or moved < limit:
             wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - moved)
@@ -273,7 +273,7 @@ class Pipeline:
 
     def purge_dlq(self) -> int:
         depth = self.depths().dlq_visible
-        self._sqs.purge_queue(QueueUrl=self.target.output("deadLetterQueueUrl"))
+        self._sqs.purge_queue(QueueUrl=self.target.output(outputs.DEAD_LETTER_QUEUE_URL))
         return depth
 
     # overview
@@ -287,13 +287,13 @@ class Pipeline:
 
     def depths(self) -> Depths:
         """The two queues' depths only: cheap enough to poll."""
-        queue = self._depth(self.target.output("queueUrl"))
-        dlq = self._depth(self.target.output("deadLetterQueueUrl"))
+        queue = self._depth(self.target.output(outputs.QUEUE_URL))
+        dlq = self._depth(self.target.output(outputs.DEAD_LETTER_QUEUE_URL))
         return Depths(queue_visible=queue[0], queue_in_flight=queue[1], dlq_visible=dlq[0], dlq_in_flight=dlq[1])
 
     def status(self) -> Status:
-        table = self._client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]
-        alarms = self._client("cloudwatch").describe_alarms(ActionPrefix=self.target.output("alarmTopicArn"))
+        table = self._client("dynamodb").describe_table(TableName=self.target.output(outputs.TABLE_NAME))["Table"]
+        alarms = self._client("cloudwatch").describe_alarms(ActionPrefix=self.target.output(outputs.ALARM_TOPIC_ARN))
         return Status(
             **vars(self.depths()),
             table_items=int(table.get("ItemCount", 0)),

@@ -1,4 +1,4 @@
-"""Orders to publish: the seeds' test message, realistic samples, and a check against the order schema."""
+"""Orders to publish: the seeds' test message, realistic samples, and the processor's verdict on an order."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import json
 import random
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import fastjsonschema
-
-# The contract the processor enforces, read as data (orderctl does not import the handler).
-SCHEMA_FILE = Path(__file__).resolve().parents[1] / "handler" / "order.schema.json"
+# The processor's own order model (a pure module): what publish accepts is exactly what the processor stores.
+from handler.order import InvalidOrder, parse_order
 
 SEED_ORDER: dict[str, Any] = {
     "orderId": "1001",
@@ -35,7 +31,9 @@ _CATALOG = [
 
 def sample_order(rng: random.Random, number: int) -> dict[str, Any]:
     lines = rng.sample(_CATALOG, k=rng.randint(1, 3))
-    items = [{"sku": sku, "quantity": rng.randint(1, 4), "unitPrice": price} for sku, _, price in lines]
+    items: list[dict[str, Any]] = [
+        {"sku": sku, "quantity": rng.randint(1, 4), "unitPrice": price} for sku, _, price in lines
+    ]
     return {
         "orderId": f"ord-{number:05d}-{rng.randrange(16**6):06x}",
         "userId": f"u-{rng.randint(1, 500)}",
@@ -55,21 +53,9 @@ def to_json(order: dict[str, Any]) -> str:
 
 
 def problem_with(text: str) -> str | None:
-    """Why the processor would reject this order text (as far as JSON and the schema tell), or None."""
+    """Why the processor would reject this order text, or None: the processor's own parsing and validation."""
     try:
-        document = json.loads(text, parse_float=Decimal)
-    except ValueError as error:
-        return f"not valid JSON: {error}"
-    try:
-        _validator()(document)
-    except fastjsonschema.JsonSchemaValueException as error:
-        field = (error.name or "data").removeprefix("data").lstrip(".") or "order"
-        described = error.definition.get("description") if isinstance(error.definition, dict) else None
-        why = described if described and field != "order" else error.message.split(" ", 1)[-1]
-        return f"{field}: {why} (schema rule: {error.rule})"
+        parse_order(text)
+    except InvalidOrder as error:
+        return str(error)
     return None
-
-
-@cache
-def _validator() -> Any:
-    return fastjsonschema.compile(json.loads(SCHEMA_FILE.read_text()))

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,15 @@ class Target:
         return value
 
     def client(self, service: str, **config: Any) -> Any:
-        session = boto3.Session(region_name=self.region, **(_SANDBOX_CREDENTIALS if self.endpoint else {}))
+        credentials = _SANDBOX_CREDENTIALS if self.endpoint else {}
+        session = boto3.Session(
+            region_name=self.region,
+            aws_access_key_id=credentials.get("aws_access_key_id"),
+            aws_secret_access_key=credentials.get("aws_secret_access_key"),
+        )
         merged = _CONFIG.merge(Config(**config)) if config else _CONFIG
-        return session.client(service, endpoint_url=self.endpoint, config=merged)
+        make_client: Callable[..., Any] = session.client  # the service is chosen at run time, not a literal
+        return make_client(service, endpoint_url=self.endpoint, config=merged)
 
 
 def _reachable(url: str) -> bool:

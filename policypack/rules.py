@@ -165,7 +165,7 @@ def _grants(resources: list[Resource], role: Resource) -> set[tuple[str, str]]:
     role_names = {role.get("name"), role.get("id"), role.name}
     documents = [p.get("policy") for p in _of_type(resources, ROLE_POLICY) if p.get("role") in role_names]
     documents += [(inline or {}).get("policy") for inline in as_list(role.get("inlinePolicies"))]
-    found = set()
+    found: set[tuple[str, str]] = set()
     for statement in (s for d in documents for s in statements(d)):
         if statement.get("Effect") == "Allow":
             for action in as_list(statement.get("Action")):

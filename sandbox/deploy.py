@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 
+from contract import resource_types as types
 from sandbox.emulator import Endpoint
 from sandbox.policy_check import undeliverable_subscriptions
 from sandbox.program import Project, run_program
@@ -127,18 +128,18 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self._clients: dict[str, Any] = {}
         self._session = session
         self._creators: dict[str, Creator] = {
-            "aws:dynamodb/table:Table": self._table,
-            "aws:sns/topic:Topic": self._topic,
-            "aws:sns/topicSubscription:TopicSubscription": self._subscription,
-            "aws:sqs/queue:Queue": self._queue,
-            "aws:sqs/queuePolicy:QueuePolicy": self._queue_policy,
-            "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": self._redrive_allow_policy,
-            "aws:iam/role:Role": self._role,
-            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
-            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
-            "aws:lambda/function:Function": self._function,
-            "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
-            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+            types.TABLE: self._table,
+            types.TOPIC: self._topic,
+            types.TOPIC_SUBSCRIPTION: self._subscription,
+            types.QUEUE: self._queue,
+            types.QUEUE_POLICY: self._queue_policy,
+            types.REDRIVE_ALLOW_POLICY: self._redrive_allow_policy,
+            types.ROLE: self._role,
+            types.ROLE_POLICY: self._role_policy,
+            types.LOG_GROUP: self._log_group,
+            types.FUNCTION: self._function,
+            types.EVENT_SOURCE_MAPPING: self._event_source_mapping,
+            types.METRIC_ALARM: self._metric_alarm,
         }
 
     def _client(self, service: str) -> Any:

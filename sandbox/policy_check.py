@@ -10,12 +10,11 @@ import fnmatch
 import json
 from typing import TYPE_CHECKING, Any
 
+from contract.resource_types import QUEUE, QUEUE_POLICY
+from contract.resource_types import TOPIC_SUBSCRIPTION as SUBSCRIPTION
+
 if TYPE_CHECKING:
     from sandbox.deploy import Declared
-
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-QUEUE = "aws:sqs/queue:Queue"
-QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 
 
 def _as_list(value: Any) -> list[Any]:

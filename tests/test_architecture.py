@@ -1,4 +1,6 @@
-"""The arrows between folders go one way: __main__ -> infra; handler stands alone; sandbox runs, never imports."""
+"""The arrows between folders go one way: __main__ -> infra; handler stands alone; sandbox runs, never imports;
+orderctl reaches into the handler only for its pure order model and envelope (the processor's own verdict);
+contract/ holds the shared constants every side may import, and imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -10,12 +12,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "handler": {"infra", "sandbox", "orderctl", "pulumi", "pulumi_aws", "tests"},
+    "handler": {"infra", "sandbox", "orderctl", "contract", "pulumi", "pulumi_aws", "tests"},
+    # Shared constants (output names, resource types, granted actions): importable by every side, importing none.
+    "contract": {"infra", "handler", "sandbox", "orderctl", "policypack", "tests", "pulumi", "pulumi_aws", "boto3"},
     "infra": {"handler", "sandbox", "orderctl", "tests"},
     "sandbox": {"infra", "handler", "orderctl", "tests"},
-    "orderctl": {"infra", "handler", "tests"},
-    "policypack": {"infra", "handler", "sandbox", "orderctl", "tests"},
+    "orderctl": {"infra", "tests"},  # handler: see ALLOWED_HANDLER_MODULES
+    # The pack runs in its own environment, and its permission list is the independent check of contract's.
+    "policypack": {"infra", "handler", "sandbox", "orderctl", "contract", "tests"},
 }
+
+
+# The one edge into the handler: orderctl's publish pre-check and DLQ listing use the processor's own parsing.
+ALLOWED_HANDLER_MODULES = {"orderctl": {"handler.order", "handler.envelope"}}
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    return modules
 
 
 def imported_top_level_modules(path: Path) -> set[str]:
@@ -31,11 +50,21 @@ def imported_top_level_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_what_its_arrow_allows(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
-    if package in ("handler", "infra", "sandbox", "policypack"):
+    if package in ("handler", "infra", "sandbox", "policypack", "contract"):
         assert files, f"{package}/ has no modules"
     for path in files:
         crossing = imported_top_level_modules(path) & FORBIDDEN[package]
         assert not crossing, f"{path.relative_to(ROOT)} imports {sorted(crossing)}"
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED_HANDLER_MODULES))
+def test_only_the_handlers_pure_modules_are_imported_from_outside(package: str) -> None:
+    allowed = ALLOWED_HANDLER_MODULES[package]
+    for path in sorted((ROOT / package).rglob("*.py")):
+        reached = {m for m in imported_modules(path) if m == "handler" or m.startswith("handler.")}
+        assert reached <= allowed, (
+            f"{path.relative_to(ROOT)} imports {sorted(reached - allowed)}; only {sorted(allowed)}"
+        )
 
 
 def test_main_only_composes_infra() -> None:

@@ -112,7 +112,7 @@ def test_an_invalid_order_is_refused_with_the_reason_unless_raw(served: Served) 
     assert "quantity: must be an integer of at least 1" in refused.err
     assert "--raw" in refused.err
     not_json = orderctl("publish", "--order", "{nope", *served.args())
-    assert (not_json.code, "not valid JSON" in not_json.err) == (1, True)
+    assert (not_json.code, "body: is not JSON" in not_json.err) == (1, True)
 
     forced = orderctl("publish", "--raw", "--order", '{"orderId": "cli-bad", "quantity": 0}', *served.args())
     assert forced.code == 0, forced.err

@@ -13,7 +13,7 @@ PROJECT = Project.load(PROJECT_DIR)
 
 
 @dataclass(frozen=True)
-class Deployment:
+class MockedStack:
     stack: str
     mocks: AwsMocks
     run: ProgramRun
@@ -25,19 +25,19 @@ class Deployment:
         return next(urn for urn in self.run.urns if urn.endswith(f"::{resource.name}") and resource.type in urn)
 
 
-def deploy(stack: str = "dev", **overrides: str) -> Deployment:
+def deploy(stack: str = "dev", **overrides: str) -> MockedStack:
     """Runs the real `__main__.py` for `stack` under mocks, with `--config key=value` style overrides; the
     config is the one the Pulumi CLI would give it (sandbox.pulumi_cli_config), refusals included."""
     config = stack_config(PROJECT, stack, overrides)
     mocks = AwsMocks(region=config["aws:region"])
-    return Deployment(stack, mocks, run_program(PROJECT, stack, config, mocks))
+    return MockedStack(stack, mocks, run_program(PROJECT, stack, config, mocks))
 
 
 @pytest.fixture(scope="session")
-def dev() -> Deployment:
+def dev() -> MockedStack:
     return deploy("dev")
 
 
 @pytest.fixture(scope="session")
-def prod() -> Deployment:
+def prod() -> MockedStack:
     return deploy("prod")

@@ -10,6 +10,8 @@ from typing import Any
 
 import pulumi
 
+from contract import resource_types as types
+
 ACCOUNT = "123456789012"
 
 
@@ -38,29 +40,30 @@ class AwsMocks(pulumi.runtime.Mocks):
         self.region = region
         self.resources: list[Recorded] = []
         self.calls: list[str] = []
-        self._builders: dict[str, Callable[[pulumi.runtime.MockResourceArgs, str], State]] = {
-            "aws:dynamodb/table:Table": self._table,
-            "aws:sns/topic:Topic": self._topic,
-            "aws:sns/topicSubscription:TopicSubscription": self._subscription,
-            "aws:sqs/queue:Queue": self._queue,
-            "aws:sqs/queuePolicy:QueuePolicy": self._by_queue_url,
-            "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": self._by_queue_url,
-            "aws:iam/role:Role": self._role,
-            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
-            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
-            "aws:lambda/function:Function": self._function,
-            "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
-            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+        self.builders: dict[str, Callable[[pulumi.runtime.MockResourceArgs, str], State]] = {
+            types.TABLE: self._table,
+            types.TOPIC: self._topic,
+            types.TOPIC_SUBSCRIPTION: self._subscription,
+            types.QUEUE: self._queue,
+            types.QUEUE_POLICY: self._by_queue_url,
+            types.REDRIVE_ALLOW_POLICY: self._by_queue_url,
+            types.ROLE: self._role,
+            types.ROLE_POLICY: self._role_policy,
+            types.LOG_GROUP: self._log_group,
+            types.FUNCTION: self._function,
+            types.EVENT_SOURCE_MAPPING: self._event_source_mapping,
+            types.METRIC_ALARM: self._metric_alarm,
         }
 
     def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if regional else ''}:{ACCOUNT}:{resource}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
+        extra: dict[str, Any]
         if not args.custom:  # a ComponentResource: nothing to create
             resource_id, extra = f"{args.name}-component", {}
         else:
-            builder = self._builders.get(args.typ)
+            builder = self.builders.get(args.typ)
             if builder is None:
                 raise NotImplementedError(f"no mock for resource type {args.typ}: add one to tests/infra/mocks.py")
             resource_id, extra = builder(args, physical_name(args))

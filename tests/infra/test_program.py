@@ -10,43 +10,58 @@ import pulumi
 import pytest
 from packaging.requirements import Requirement
 
-from tests.infra.conftest import PROJECT, PROJECT_DIR, Deployment, deploy
+from contract import outputs
+from contract import resource_types as types
+from tests.infra.conftest import PROJECT, PROJECT_DIR, MockedStack, deploy
 
 OUTPUT_SOURCES = {
-    "tableName": ("aws:dynamodb/table:Table", "", "name"),
-    "tableArn": ("aws:dynamodb/table:Table", "", "arn"),
-    "topicArn": ("aws:sns/topic:Topic", "-topic", "arn"),
-    "queueUrl": ("aws:sqs/queue:Queue", "-queue", "url"),
-    "queueArn": ("aws:sqs/queue:Queue", "-queue", "arn"),
-    "deadLetterQueueUrl": ("aws:sqs/queue:Queue", "-dlq", "url"),
-    "deadLetterQueueArn": ("aws:sqs/queue:Queue", "-dlq", "arn"),
-    "functionName": ("aws:lambda/function:Function", "", "name"),
-    "functionArn": ("aws:lambda/function:Function", "", "arn"),
-    "logGroupName": ("aws:cloudwatch/logGroup:LogGroup", "", "name"),
-    "alarmTopicArn": ("aws:sns/topic:Topic", "-alarms", "arn"),
+    outputs.TABLE_NAME: (types.TABLE, "", "name"),
+    outputs.TABLE_ARN: (types.TABLE, "", "arn"),
+    outputs.TOPIC_ARN: (types.TOPIC, "-topic", "arn"),
+    outputs.QUEUE_URL: (types.QUEUE, "-queue", "url"),
+    outputs.QUEUE_ARN: (types.QUEUE, "-queue", "arn"),
+    outputs.DEAD_LETTER_QUEUE_URL: (types.QUEUE, "-dlq", "url"),
+    outputs.DEAD_LETTER_QUEUE_ARN: (types.QUEUE, "-dlq", "arn"),
+    outputs.FUNCTION_NAME: (types.FUNCTION, "", "name"),
+    outputs.FUNCTION_ARN: (types.FUNCTION, "", "arn"),
+    outputs.LOG_GROUP_NAME: (types.LOG_GROUP, "", "name"),
+    outputs.ALARM_TOPIC_ARN: (types.TOPIC, "-alarms", "arn"),
 }
 
 
 @pytest.mark.parametrize("stack", PROJECT.stacks())
 def test_every_stack_file_builds_with_every_output(stack: str) -> None:
     deployment = deploy(stack)
-    assert set(deployment.run.outputs) == set(OUTPUT_SOURCES)
+    assert set(deployment.run.outputs) == set(OUTPUT_SOURCES) == set(outputs.ALL)
     for output, (type_, suffix, attribute) in OUTPUT_SOURCES.items():
         assert deployment.run.outputs[output] == deployment.one(type_, suffix).state[attribute], output
+
+
+def test_order_pipeline_registers_every_stack_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    registered: dict[str, set[str]] = {}
+    original = pulumi.ComponentResource.register_outputs
+
+    def spy(self: pulumi.ComponentResource, values: dict[str, object]) -> None:
+        registered[self.pulumi_resource_name] = set(values)
+        original(self, values)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", spy)
+    deploy("dev")
+    assert registered["orders-dev"] == set(outputs.ALL)
 
 
 def test_the_project_has_a_dev_and_a_prod_stack() -> None:
     assert {"dev", "prod"} <= set(PROJECT.stacks())
 
 
-def test_prod_differs_from_dev_where_it_should(dev: Deployment, prod: Deployment) -> None:
-    assert dev.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is False
-    assert prod.one("aws:dynamodb/table:Table").inputs["deletionProtectionEnabled"] is True
-    assert prod.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 90
+def test_prod_differs_from_dev_where_it_should(dev: MockedStack, prod: MockedStack) -> None:
+    assert dev.one(types.TABLE).inputs["deletionProtectionEnabled"] is False
+    assert prod.one(types.TABLE).inputs["deletionProtectionEnabled"] is True
+    assert prod.one(types.LOG_GROUP).inputs["retentionInDays"] == 90
 
 
-def test_physical_names_carry_the_stack_so_stacks_share_an_account(dev: Deployment, prod: Deployment) -> None:
-    def names(deployment: Deployment) -> set[str]:
+def test_physical_names_carry_the_stack_so_stacks_share_an_account(dev: MockedStack, prod: MockedStack) -> None:
+    def names(deployment: MockedStack) -> set[str]:
         return {r.state["name"] for r in deployment.mocks.resources if "name" in r.state and r.type.startswith("aws:")}
 
     dev_names, prod_names = names(dev), names(prod)
@@ -55,7 +70,7 @@ def test_physical_names_carry_the_stack_so_stacks_share_an_account(dev: Deployme
     assert dev_names.isdisjoint(prod_names)
 
 
-def test_every_resource_belongs_to_a_component_of_the_pipeline(dev: Deployment) -> None:
+def test_every_resource_belongs_to_a_component_of_the_pipeline(dev: MockedStack) -> None:
     component_types = {r.type for r in dev.mocks.resources if r.type.startswith("orders:index:")}
     assert component_types == {
         "orders:index:OrderPipeline",
@@ -78,13 +93,13 @@ def test_every_resource_belongs_to_a_component_of_the_pipeline(dev: Deployment) 
             assert parent == "orders:index:OrderPipeline", urn
 
 
-def _archive(deployment: Deployment) -> dict[str, pulumi.Asset]:
-    code = deployment.one("aws:lambda/function:Function").inputs["code"]
+def _archive(deployment: MockedStack) -> dict[str, pulumi.Asset | pulumi.Archive]:
+    code = deployment.one(types.FUNCTION).inputs["code"]
     assert isinstance(code, pulumi.AssetArchive)
     return code.assets
 
 
-def test_code_archive_holds_the_handler_package_and_nothing_of_tests_or_infra(dev: Deployment) -> None:
+def test_code_archive_holds_the_handler_package_and_nothing_of_tests_or_infra(dev: MockedStack) -> None:
     archive = _archive(dev)
     handler_files = {
         path.relative_to(PROJECT_DIR).as_posix()
@@ -111,7 +126,7 @@ def _pinned(requirement_name: str) -> str:
     raise AssertionError(f"{requirement_name} is not pinned in requirements.txt")
 
 
-def test_code_archive_packages_exactly_the_pinned_powertools(dev: Deployment) -> None:
+def test_code_archive_packages_exactly_the_pinned_powertools(dev: MockedStack) -> None:
     archive = _archive(dev)
     version_file = archive["aws_lambda_powertools/shared/version.py"]
     assert isinstance(version_file, pulumi.FileAsset)
@@ -122,7 +137,7 @@ def test_code_archive_packages_exactly_the_pinned_powertools(dev: Deployment) ->
     assert "typing_extensions.py" in archive
 
 
-def test_powertools_dependencies_are_packaged_or_in_the_lambda_runtime(dev: Deployment) -> None:
+def test_powertools_dependencies_are_packaged_or_in_the_lambda_runtime(dev: MockedStack) -> None:
     archive = _archive(dev)
     runtime_provided = {"boto3", "botocore", "jmespath", "s3transfer", "urllib3", "python-dateutil", "six"}
     for line in importlib.metadata.requires("aws-lambda-powertools") or []:

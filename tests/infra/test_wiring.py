@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.conftest import Deployment, deploy
+from contract.permissions import LOG_ACTIONS, QUEUE_ACTIONS, TABLE_ACTIONS
+from contract.resource_types import (
+    EVENT_SOURCE_MAPPING,
+    FUNCTION,
+    LOG_GROUP,
+    METRIC_ALARM,
+    QUEUE,
+    QUEUE_POLICY,
+    REDRIVE_ALLOW_POLICY,
+    ROLE,
+    ROLE_POLICY,
+    TABLE,
+    TOPIC,
+    TOPIC_SUBSCRIPTION,
+)
+from tests.infra.conftest import MockedStack, deploy
 
-TABLE = "aws:dynamodb/table:Table"
-TOPIC = "aws:sns/topic:Topic"
-SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-QUEUE = "aws:sqs/queue:Queue"
-QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
-REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-FUNCTION = "aws:lambda/function:Function"
-MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
-
-def test_subscription_delivers_the_order_topic_to_the_main_queue(dev: Deployment) -> None:
-    subscription = dev.one(SUBSCRIPTION, "-subscription")
+def test_subscription_delivers_the_order_topic_to_the_main_queue(dev: MockedStack) -> None:
+    subscription = dev.one(TOPIC_SUBSCRIPTION, "-subscription")
     assert subscription.inputs["topic"] == dev.one(TOPIC, "-topic").state["arn"]
     assert subscription.inputs["endpoint"] == dev.one(QUEUE, "-queue").state["arn"]
     assert subscription.inputs["protocol"] == "sqs"
@@ -29,15 +31,15 @@ def test_subscription_delivers_the_order_topic_to_the_main_queue(dev: Deployment
 
 
 def test_raw_delivery_is_configurable() -> None:
-    assert deploy("dev", rawMessageDelivery="true").one(SUBSCRIPTION).inputs["rawMessageDelivery"] is True
+    assert deploy("dev", rawMessageDelivery="true").one(TOPIC_SUBSCRIPTION).inputs["rawMessageDelivery"] is True
 
 
-def test_subscription_is_created_after_the_queue_policy(dev: Deployment) -> None:
-    subscription = dev.urn_of(dev.one(SUBSCRIPTION, "-subscription"))
+def test_subscription_is_created_after_the_queue_policy(dev: MockedStack) -> None:
+    subscription = dev.urn_of(dev.one(TOPIC_SUBSCRIPTION, "-subscription"))
     assert dev.urn_of(dev.one(QUEUE_POLICY, "-queue-policy")) in dev.run.dependencies[subscription]
 
 
-def test_redrive_sends_to_the_dlq_after_three_receives(dev: Deployment) -> None:
+def test_redrive_sends_to_the_dlq_after_three_receives(dev: MockedStack) -> None:
     redrive = json.loads(dev.one(QUEUE, "-queue").inputs["redrivePolicy"])
     assert redrive == {"deadLetterTargetArn": dev.one(QUEUE, "-dlq").state["arn"], "maxReceiveCount": 3}
 
@@ -47,9 +49,9 @@ def test_max_receive_count_is_configurable() -> None:
     assert redrive["maxReceiveCount"] == 5
 
 
-def test_dlq_accepts_only_the_main_queue(dev: Deployment) -> None:
+def test_dlq_accepts_only_the_main_queue(dev: MockedStack) -> None:
     dlq, queue = dev.one(QUEUE, "-dlq"), dev.one(QUEUE, "-queue")
-    allow = dev.one(REDRIVE_ALLOW)
+    allow = dev.one(REDRIVE_ALLOW_POLICY)
     assert allow.inputs["queueUrl"] == dlq.state["url"]
     assert json.loads(allow.inputs["redriveAllowPolicy"]) == {
         "redrivePermission": "byQueue",
@@ -57,7 +59,7 @@ def test_dlq_accepts_only_the_main_queue(dev: Deployment) -> None:
     }
 
 
-def test_queues_are_encrypted_long_polled_and_the_dlq_keeps_14_days(dev: Deployment) -> None:
+def test_queues_are_encrypted_long_polled_and_the_dlq_keeps_14_days(dev: MockedStack) -> None:
     queue, dlq = dev.one(QUEUE, "-queue").inputs, dev.one(QUEUE, "-dlq").inputs
     assert queue["sqsManagedSseEnabled"] is True
     assert dlq["sqsManagedSseEnabled"] is True
@@ -65,7 +67,7 @@ def test_queues_are_encrypted_long_polled_and_the_dlq_keeps_14_days(dev: Deploym
     assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600
 
 
-def test_visibility_timeout_is_derived_from_function_timeout_and_window(dev: Deployment) -> None:
+def test_visibility_timeout_is_derived_from_function_timeout_and_window(dev: MockedStack) -> None:
     assert dev.one(QUEUE, "-queue").inputs["visibilityTimeoutSeconds"] == 6 * 30 + 0
     tuned = deploy("dev", functionTimeoutSeconds="10", batchSize="50", batchingWindowSeconds="5")
     assert tuned.one(QUEUE, "-queue").inputs["visibilityTimeoutSeconds"] == 6 * 10 + 5
@@ -73,7 +75,7 @@ def test_visibility_timeout_is_derived_from_function_timeout_and_window(dev: Dep
     assert explicit.one(QUEUE, "-queue").inputs["visibilityTimeoutSeconds"] == 600
 
 
-def test_queue_policy_admits_only_sns_from_this_topic_and_denies_plain_http(dev: Deployment) -> None:
+def test_queue_policy_admits_only_sns_from_this_topic_and_denies_plain_http(dev: MockedStack) -> None:
     queue, topic = dev.one(QUEUE, "-queue"), dev.one(TOPIC, "-topic")
     policy = dev.one(QUEUE_POLICY, "-queue-policy")
     assert policy.inputs["queueUrl"] == queue.state["url"]
@@ -96,7 +98,7 @@ def test_queue_policy_admits_only_sns_from_this_topic_and_denies_plain_http(dev:
     }
 
 
-def test_dlq_denies_plain_http(dev: Deployment) -> None:
+def test_dlq_denies_plain_http(dev: MockedStack) -> None:
     dlq = dev.one(QUEUE, "-dlq")
     policy = dev.one(QUEUE_POLICY, "-dlq-policy")
     assert policy.inputs["queueUrl"] == dlq.state["url"]
@@ -108,33 +110,29 @@ def test_dlq_denies_plain_http(dev: Deployment) -> None:
     )
 
 
-def test_processor_role_is_trusted_by_lambda_only(dev: Deployment) -> None:
+def test_processor_role_is_trusted_by_lambda_only(dev: MockedStack) -> None:
     trust = json.loads(dev.one(ROLE).inputs["assumeRolePolicy"])
     assert trust["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
 
 
-def test_processor_policy_grants_exactly_what_the_processor_uses(dev: Deployment) -> None:
+def test_processor_policy_grants_exactly_what_the_processor_uses(dev: MockedStack) -> None:
     table, queue, log_group = dev.one(TABLE), dev.one(QUEUE, "-queue"), dev.one(LOG_GROUP)
     policy = dev.one(ROLE_POLICY)
     assert policy.inputs["role"] == dev.one(ROLE).id
     statements = json.loads(policy.inputs["policy"])["Statement"]
     grants = {(s["Effect"], tuple(sorted(s["Action"])), s["Resource"]) for s in statements}
     assert grants == {
-        ("Allow", ("dynamodb:GetItem", "dynamodb:PutItem"), table.state["arn"]),
-        (
-            "Allow",
-            ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
-            queue.state["arn"],
-        ),
-        ("Allow", ("logs:CreateLogStream", "logs:PutLogEvents"), log_group.state["arn"] + ":*"),
+        ("Allow", tuple(sorted(TABLE_ACTIONS)), table.state["arn"]),
+        ("Allow", tuple(sorted(QUEUE_ACTIONS)), queue.state["arn"]),
+        ("Allow", tuple(sorted(LOG_ACTIONS)), log_group.state["arn"] + ":*"),
     }
     assert len(statements) == 3
     assert len(dev.mocks.of_type(ROLE_POLICY)) == 1  # one inline policy, nothing attached besides it
 
 
-def test_function_runs_the_handler_on_python_312_arm64_with_its_config(dev: Deployment) -> None:
+def test_function_runs_the_handler_on_python_312_arm64_with_its_config(dev: MockedStack) -> None:
     function = dev.one(FUNCTION)
     inputs = function.inputs
     assert inputs["role"] == dev.one(ROLE).state["arn"]
@@ -148,7 +146,7 @@ def test_function_runs_the_handler_on_python_312_arm64_with_its_config(dev: Depl
     assert inputs["loggingConfig"]["logGroup"] == dev.one(LOG_GROUP).state["name"]
 
 
-def test_function_environment_names_the_table_and_its_settings(dev: Deployment) -> None:
+def test_function_environment_names_the_table_and_its_settings(dev: MockedStack) -> None:
     variables = dev.one(FUNCTION).inputs["environment"]["variables"]
     assert variables == {
         "TABLE_NAME": dev.one(TABLE).state["name"],
@@ -159,35 +157,37 @@ def test_function_environment_names_the_table_and_its_settings(dev: Deployment) 
     }
 
 
-def test_function_waits_for_its_permissions_and_log_group(dev: Deployment) -> None:
+def test_function_waits_for_its_permissions_and_log_group(dev: MockedStack) -> None:
     function = dev.urn_of(dev.one(FUNCTION))
     assert {dev.urn_of(dev.one(ROLE_POLICY)), dev.urn_of(dev.one(LOG_GROUP))} <= dev.run.dependencies[function]
 
 
-def test_log_group_is_the_functions_own_with_retention(dev: Deployment, prod: Deployment) -> None:
+def test_log_group_is_the_functions_own_with_retention(dev: MockedStack, prod: MockedStack) -> None:
     group = dev.one(LOG_GROUP).inputs
     assert group["name"] == f"/aws/lambda/{dev.one(FUNCTION).state['name']}"
     assert group["retentionInDays"] == 14
     assert prod.one(LOG_GROUP).inputs["retentionInDays"] == 90
 
 
-def test_event_source_mapping_feeds_the_main_queue_to_the_function(dev: Deployment) -> None:
-    mapping = dev.one(MAPPING).inputs
+def test_event_source_mapping_feeds_the_main_queue_to_the_function(dev: MockedStack) -> None:
+    mapping = dev.one(EVENT_SOURCE_MAPPING).inputs
     assert mapping["eventSourceArn"] == dev.one(QUEUE, "-queue").state["arn"]
     assert mapping["functionName"] == dev.one(FUNCTION).state["arn"]
     assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert (mapping["batchSize"], mapping["maximumBatchingWindowInSeconds"]) == (10, 0)
     assert mapping["scalingConfig"] == {"maximumConcurrency": 5}
-    assert dev.urn_of(dev.one(ROLE_POLICY)) in dev.run.dependencies[dev.urn_of(dev.one(MAPPING))]
+    assert dev.urn_of(dev.one(ROLE_POLICY)) in dev.run.dependencies[dev.urn_of(dev.one(EVENT_SOURCE_MAPPING))]
 
 
 def test_event_source_mapping_takes_its_batching_from_config() -> None:
-    mapping = deploy("dev", batchSize="100", batchingWindowSeconds="2", maximumConcurrency="50").one(MAPPING)
+    mapping = deploy("dev", batchSize="100", batchingWindowSeconds="2", maximumConcurrency="50").one(
+        EVENT_SOURCE_MAPPING
+    )
     assert (mapping.inputs["batchSize"], mapping.inputs["maximumBatchingWindowInSeconds"]) == (100, 2)
     assert mapping.inputs["scalingConfig"] == {"maximumConcurrency": 50}
 
 
-def test_table_is_keyed_by_order_id_on_demand_and_encrypted(dev: Deployment, prod: Deployment) -> None:
+def test_table_is_keyed_by_order_id_on_demand_and_encrypted(dev: MockedStack, prod: MockedStack) -> None:
     table = dev.one(TABLE).inputs
     assert table["hashKey"] == "orderId"
     assert table["attributes"] == [{"name": "orderId", "type": "S"}]
@@ -198,14 +198,14 @@ def test_table_is_keyed_by_order_id_on_demand_and_encrypted(dev: Deployment, pro
     assert prod.one(TABLE).inputs["deletionProtectionEnabled"] is True
 
 
-def test_order_topic_is_encrypted_with_the_configured_key(dev: Deployment) -> None:
+def test_order_topic_is_encrypted_with_the_configured_key(dev: MockedStack) -> None:
     assert dev.one(TOPIC, "-topic").inputs["kmsMasterKeyId"] == "alias/aws/sns"
     custom = deploy("dev", topicKmsKeyId="alias/orders")
     assert custom.one(TOPIC, "-topic").inputs["kmsMasterKeyId"] == "alias/orders"
 
 
-def test_dlq_depth_alarm_fires_on_any_visible_message_within_a_minute(dev: Deployment) -> None:
-    alarm = dev.one(ALARM, "-dlq-depth").inputs
+def test_dlq_depth_alarm_fires_on_any_visible_message_within_a_minute(dev: MockedStack) -> None:
+    alarm = dev.one(METRIC_ALARM, "-dlq-depth").inputs
     assert alarm["dimensions"] == {"QueueName": dev.one(QUEUE, "-dlq").state["name"]}
     assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
         "AWS/SQS",
@@ -221,23 +221,23 @@ def test_dlq_depth_alarm_fires_on_any_visible_message_within_a_minute(dev: Deplo
     assert alarm["alarmActions"] == [dev.one(TOPIC, "-alarms").state["arn"]]
 
 
-def test_function_errors_alarm_watches_the_processor(dev: Deployment) -> None:
-    alarm = dev.one(ALARM, "-processor-errors").inputs
+def test_function_errors_alarm_watches_the_processor(dev: MockedStack) -> None:
+    alarm = dev.one(METRIC_ALARM, "-processor-errors").inputs
     assert alarm["dimensions"] == {"FunctionName": dev.one(FUNCTION).state["name"]}
     assert (alarm["namespace"], alarm["metricName"], alarm["threshold"]) == ("AWS/Lambda", "Errors", 0)
     assert alarm["alarmActions"] == [dev.one(TOPIC, "-alarms").state["arn"]]
 
 
-def test_alarm_topic_is_publishable_by_cloudwatch(dev: Deployment) -> None:
+def test_alarm_topic_is_publishable_by_cloudwatch(dev: MockedStack) -> None:
     assert "kmsMasterKeyId" not in dev.one(TOPIC, "-alarms").inputs  # alias/aws/sns would block CloudWatch
 
 
-def test_alarm_emails_subscribe_to_the_alarm_topic(dev: Deployment) -> None:
-    assert [s for s in dev.mocks.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "email"] == []
+def test_alarm_emails_subscribe_to_the_alarm_topic(dev: MockedStack) -> None:
+    assert [s for s in dev.mocks.of_type(TOPIC_SUBSCRIPTION) if s.inputs["protocol"] == "email"] == []
     # `pulumi up --config-path --config 'alarmEmails[0]=...'`: a plain --config value is a string, which
     # the CLI refuses for an array key.
     with_emails = deploy("dev", **{"alarmEmails[0]": "ops@example.com", "alarmEmails[1]": "oncall@example.com"})
-    emails = [s.inputs for s in with_emails.mocks.of_type(SUBSCRIPTION) if s.inputs["protocol"] == "email"]
+    emails = [s.inputs for s in with_emails.mocks.of_type(TOPIC_SUBSCRIPTION) if s.inputs["protocol"] == "email"]
     alarm_topic = with_emails.one(TOPIC, "-alarms").state["arn"]
     assert sorted((s["endpoint"], s["topic"]) for s in emails) == [
         ("oncall@example.com", alarm_topic),
@@ -245,5 +245,5 @@ def test_alarm_emails_subscribe_to_the_alarm_topic(dev: Deployment) -> None:
     ]
 
 
-def test_program_makes_no_invokes(dev: Deployment) -> None:
+def test_program_makes_no_invokes(dev: MockedStack) -> None:
     assert dev.mocks.calls == []

@@ -5,10 +5,10 @@ import copy
 import pytest
 
 from policypack.rules import Resource
-from tests.infra.conftest import PROJECT, Deployment, deploy
+from tests.infra.conftest import PROJECT, MockedStack, deploy
 
 
-def declared(deployment: Deployment) -> list[Resource]:
+def declared(deployment: MockedStack) -> list[Resource]:
     """The stack's AWS resources as the policy engine sees them after an update: inputs and outputs."""
     return [
         Resource(r.type, r.name, deployment.urn_of(r), copy.deepcopy(r.state))

@@ -30,8 +30,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policypack.policies import PACK_NAME, POLICIES
 from policypack.rules import Resource
-from sandbox.program import run_program
-from tests.infra.conftest import PROJECT, Deployment
+from sandbox.program import run_program, stack_config
+from tests.infra.conftest import PROJECT, MockedStack
 from tests.infra.mocks import AwsMocks, Recorded, physical_name
 
 
@@ -62,8 +62,8 @@ class FirstPreviewMocks(AwsMocks):
 def first_preview(stack: str) -> list[Resource]:
     """The stack's AWS resources as a first `pulumi preview` of a new stack sends them to the policy pack."""
     mocks = FirstPreviewMocks(region="us-east-1")
-    run = run_program(PROJECT, stack, PROJECT.stack_config(stack, {}), mocks, preview=True)
-    deployment = Deployment(stack, mocks, run)
+    run = run_program(PROJECT, stack, stack_config(PROJECT, stack), mocks, preview=True)
+    deployment = MockedStack(stack, mocks, run)
     return [
         Resource(r.type, r.name, deployment.urn_of(r), r.state) for r in mocks.resources if r.type.startswith("aws:")
     ]

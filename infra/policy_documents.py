@@ -7,17 +7,9 @@ from typing import Any
 
 import pulumi
 
-VERSION = "2012-10-17"
+from contract.permissions import LOG_ACTIONS, QUEUE_ACTIONS, TABLE_ACTIONS
 
-# The processor's whole permission set: each statement's actions on exactly one resource.
-TABLE_ACTIONS = ("dynamodb:PutItem", "dynamodb:GetItem")
-QUEUE_ACTIONS = (
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ChangeMessageVisibility",
-)
-LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+VERSION = "2012-10-17"
 
 
 def lambda_assume_role_policy() -> str:
