@@ -1,13 +1,16 @@
-"""Injects DynamoDB write errors into this process's boto3 clients, the way a throttled or misconfigured table fails.
+"""Injects DynamoDB write errors, the way a throttled or misconfigured table fails.
 
-A botocore `before-call` hook answers a matching PutItem with the service's error instead of sending it,
-so the handler sees a real ClientError. It is installed on a session before the handler creates its
-clients (a client copies its session's hooks when it is created). Injected errors skip the SDK's own
-retries, so every one of them reaches the handler and the queue's redelivery.
+Two places, one set of rules:
+- in the emulator (`wsgi`): the sandbox's HTTP server answers a matching PutItem with the service's
+  error, so a function in its own execution environment (another process) sees a real ClientError;
+- in this process (`install`): a botocore `before-call` hook does the same for clients created in this
+  process (the handler's unit tests and the handler benchmark call the handler in process). Injected
+  errors skip the SDK's own retries there, so every one reaches the handler and the queue's redelivery.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
@@ -100,16 +103,19 @@ class DynamoFaults:
             self.puts = 0
             self.injected.clear()
 
-    def _before_put(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        order_id = json.loads(params["body"])["Item"].get("orderId", {}).get("S", "")
+    def _rule_for(self, order_id: str) -> FaultRule | None:
         with self._lock:
             self.puts += 1
             rule = next((rule for rule in self._rules if rule.take(order_id)), None)
             if rule is not None:
                 self.injected[rule.error[0]] += 1
+        if rule is None and self.on_put is not None:
+            self.on_put(order_id)
+        return rule
+
+    def _before_put(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        rule = self._rule_for(_order_id(params["body"]))
         if rule is None:
-            if self.on_put is not None:
-                self.on_put(order_id)
             return None
         code, message = rule.error
         status = _STATUS.get(code, 400)
@@ -118,3 +124,40 @@ class DynamoFaults:
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 0},
         }
+
+
+def _order_id(body: bytes | str) -> str:
+    try:
+        item = json.loads(body).get("Item", {})
+    except ValueError:
+        return ""
+    return str(item.get("orderId", {}).get("S", "")) if isinstance(item, dict) else ""
+
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+_PUT_ITEM_TARGET = "DynamoDB_20120810.PutItem"
+
+
+def faulty_dynamodb(app: WsgiApp, faults: DynamoFaults) -> WsgiApp:
+    """The emulator's WSGI app, answering PutItems that a rule matches with DynamoDB's error response."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET") != _PUT_ITEM_TARGET:
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        rule = faults._rule_for(_order_id(body))
+        if rule is None:
+            return app(environ, start_response)
+        code, message = rule.error
+        status = _STATUS.get(code, 400)
+        payload = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
+        reason = "Bad Request" if status == 400 else "Internal Server Error"
+        start_response(
+            f"{status} {reason}",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    return serve
