@@ -39,10 +39,11 @@ def write_forever(event, context):
 
 
 def overlap(event, context):
-    """Notes its pid and the start and end of its work, for the concurrency test."""
+    """Notes its pid and the start and end of its work in the directory its SQS record names."""
     start = time.time()
-    time.sleep(event.get("seconds", 0.3))
-    with open(Path(event["directory"]) / f"{os.getpid()}-{start}", "w") as out:
+    directory = json.loads(event["Records"][0]["body"])["directory"]
+    time.sleep(0.3)
+    with open(Path(directory) / f"{os.getpid()}-{start}", "w") as out:
         json.dump({"pid": os.getpid(), "start": start, "end": time.time()}, out)
     return {"batchItemFailures": []}
 
