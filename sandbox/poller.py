@@ -27,15 +27,13 @@ import boto3
 from sandbox.deploy import FunctionSpec, MappingSpec
 from sandbox.environment import EnvironmentPool, ExecutionEnvironment, Outcome
 from sandbox.lambda_runtime import sqs_event
+from sandbox.telemetry import DELETE_FAILURES_METRIC, METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
 SQS_RECEIVE_LIMIT = 10
 _POLL_SECONDS = 1  # long-poll wait: short enough to stop promptly
 BACKOFF_FIRST_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 8.0
 _DELETE_ATTEMPTS = 3
-METRICS_NAMESPACE = "OrderPipeline/Sandbox"
-RECEIVE_ERRORS_METRIC = "ReceiveErrors"
-DELETE_FAILURES_METRIC = "DeleteFailures"
 # Called before each invocation with its number (from 1) and the environment that will run it: a fault hook.
 BeforeInvoke = Callable[[int, ExecutionEnvironment], None]
 

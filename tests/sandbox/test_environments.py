@@ -10,6 +10,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from sandbox.deploy import FunctionSpec, MappingSpec
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.environment import EnvironmentPool, FunctionSetup, make_read_only, make_writable, runtime_libraries
 from sandbox.logs import LogConfig, LogShipper, is_cold_start_report
-from sandbox.poller import EventSourcePoller
+from sandbox.poller import EventSourcePoller, backoff_seconds
+from sandbox.telemetry import METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
 FUNCTIONS = Path(__file__).parent / "functions"
 REGION = "us-east-1"
@@ -291,3 +293,29 @@ def test_concurrency_never_exceeds_the_maximum_as_the_environments_see_it(functi
         peak = max(peak, running)
     assert peak == 2  # as the environments themselves saw it: never 3, and concurrency was used
     assert len({m["pid"] for m in seen}) == 2  # two warm environments served all eight
+
+
+def test_receive_errors_are_counted_and_published_not_swallowed(functions: Functions) -> None:
+    url, arn, _ = _queue_pair(functions.endpoint)
+    setup = functions.setup("probe.echo")
+    poller = _poller(functions, setup, arn, concurrency=2, batch=10).start()
+    functions.endpoint.client("sqs").delete_queue(QueueUrl=url)
+    try:
+        assert _wait(lambda: poller.stats.receive_errors >= 1, 10)
+    finally:
+        poller.stop()
+    assert poller.stats.last_error.startswith("receive failed")
+    datapoints = functions.endpoint.client("cloudwatch").get_metric_statistics(
+        Namespace=METRICS_NAMESPACE,
+        MetricName=RECEIVE_ERRORS_METRIC,
+        Dimensions=[{"Name": "FunctionName", "Value": setup.name}],
+        StartTime=datetime.now(tz=UTC) - timedelta(hours=1),
+        EndTime=datetime.now(tz=UTC) + timedelta(minutes=1),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert sum(point["Sum"] for point in datapoints) == poller.stats.receive_errors
+
+
+def test_failed_batches_back_off_doubling_up_to_a_cap() -> None:
+    assert [backoff_seconds(n) for n in range(6)] == [0, 1, 2, 4, 8, 8]
