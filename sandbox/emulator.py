@@ -37,10 +37,15 @@ class Endpoint:
     region: str
 
     def session(self) -> boto3.Session:
-        return boto3.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+        return boto3.Session(
+            region_name=self.region,
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+        )
 
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
-        return (session or self.session()).client(service, endpoint_url=self.url, config=_CLIENT_CONFIG)
+        make: Any = (session or self.session()).client  # any service, by name: the typed overloads want literals
+        return make(service, endpoint_url=self.url, config=_CLIENT_CONFIG)
 
     def environment(self) -> dict[str, str]:
         """What any AWS SDK in this or another process needs to reach the emulator."""

@@ -17,10 +17,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import boto3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 
 THROTTLED = ("ProvisionedThroughputExceededException", "The level of configured provisioned throughput was exceeded")
 ACCESS_DENIED = (
@@ -72,11 +73,11 @@ class DynamoFaults:
 
     def install(self, session: boto3.Session | None = None) -> DynamoFaults:
         """Hooks `session` (default: the one `boto3.client()` uses) for clients created from now on."""
-        (session or default_session()).events.register("before-call.dynamodb.PutItem", self._before_put)
+        (session or default_session()).events.register("before-call.dynamodb.PutItem", self._hook)
         return self
 
     def uninstall(self, session: boto3.Session | None = None) -> None:
-        (session or default_session()).events.unregister("before-call.dynamodb.PutItem", self._before_put)
+        (session or default_session()).events.unregister("before-call.dynamodb.PutItem", self._hook)
 
     def add(self, rule: FaultRule) -> FaultRule:
         with self._lock:
@@ -103,6 +104,12 @@ class DynamoFaults:
             self.puts = 0
             self.injected.clear()
 
+    @property
+    def _hook(self) -> Callable[..., None]:
+        # A before-call handler may return (response, parsed) to answer the call itself (botocore's
+        # documented short-circuit); the stubs type handlers as returning None.
+        return cast("Callable[..., None]", self._before_put)
+
     def _rule_for(self, order_id: str) -> FaultRule | None:
         with self._lock:
             self.puts += 1
@@ -119,7 +126,7 @@ class DynamoFaults:
             return None
         code, message = rule.error
         status = _STATUS.get(code, 400)
-        response = AWSResponse(url="", status_code=status, headers={}, raw=None)
+        response = AWSResponse(url="", status_code=status, headers=HTTPHeaders(), raw=None)
         return response, {
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 0},

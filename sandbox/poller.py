@@ -101,7 +101,7 @@ class EventSourcePoller:
         self.region = str(session.region_name)
         self.before_invoke = before_invoke
         self.stats = PollerStats()
-        self._sqs = session.client("sqs", endpoint_url=endpoint_url)
+        self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
         self._cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
         self._queue_url = self._url_of(mapping.queue_arn)
         # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.

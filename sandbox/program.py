@@ -92,7 +92,7 @@ class _RecordingMonitor(MockMonitor):
         self.dependencies: dict[str, set[str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         found = set(request.dependencies)
         for property_dependencies in request.propertyDependencies.values():
             found.update(property_dependencies.urns)
@@ -121,7 +121,11 @@ def run_program(
     if added_to_path:
         sys.path.insert(0, str(project.directory))
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__pulumi_program__")))
+
+        def run() -> None:
+            runpy.run_path(str(program), run_name="__pulumi_program__")
+
+        _sync_await(run_pulumi_func(run))
     finally:
         if added_to_path:
             sys.path.remove(str(project.directory))
