@@ -350,6 +350,9 @@ class EnvironmentPool:
         self._new: Callable[[], ExecutionEnvironment] = lambda: ExecutionEnvironment(
             setup, libraries, shipper, logs_client, limits=limits, echo=echo
         )
+        self.sibling: Callable[[], EnvironmentPool] = lambda: EnvironmentPool(
+            setup, libraries, shipper, logs_client, limit=limit, limits=limits, echo=echo
+        )  # another pool of the same function (a second mapping on the same queue, say)
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
         self._lock = threading.Lock()

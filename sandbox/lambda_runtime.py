@@ -1,4 +1,7 @@
-"""What Lambda hands a Python function: its module (imported fresh, like a new container), the event and the context."""
+"""Lambda's SQS event, built from received messages (the poller sends it to an execution environment).
+
+`load_handler` and `LambdaContext` call a handler in this process: only the handler's unit tests and the
+handler benchmark use them. The sandbox runs functions in execution environments (sandbox/environment.py)."""
 
 from __future__ import annotations
 
