@@ -319,3 +319,15 @@ def test_receive_errors_are_counted_and_published_not_swallowed(functions: Funct
 
 def test_failed_batches_back_off_doubling_up_to_a_cap() -> None:
     assert [backoff_seconds(n) for n in range(6)] == [0, 1, 2, 4, 8, 8]
+
+
+def test_a_delete_that_fails_is_retried_then_counted_never_as_deleted(functions: Functions) -> None:
+    url, arn, _ = _queue_pair(functions.endpoint, visibility=30)
+    sqs = functions.endpoint.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    [received] = sqs.receive_message(QueueUrl=url)["Messages"]
+    poller = _poller(functions, functions.setup("probe.echo"), arn, concurrency=2, batch=10)
+    stale = {**received, "MessageId": "stale", "ReceiptHandle": "no-longer-valid"}
+    poller._delete([received, stale])
+    assert (poller.stats.deleted, poller.stats.delete_failures) == (1, 1)
+    assert "ReceiptHandleIsInvalid" in poller.stats.last_error
