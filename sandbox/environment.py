@@ -233,7 +233,8 @@ class ExecutionEnvironment:
             if time.monotonic() - began > timeout:
                 self.kill()
                 self._system(f"{_iso_now()} {request_id} Task timed out after {timeout:.2f} seconds")
-                error = {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+                message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+                error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
                 status, outcome = "timeout", Outcome(request_id, error=error, cold=cold)
                 break
         if outcome is None:
