@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from sandbox import runner
 from sandbox.cgroups import cgroups_unavailable
 from sandbox.deploy import FunctionSpec, MappingSpec
 from sandbox.emulator import Emulator, Endpoint
@@ -331,3 +332,14 @@ def test_a_delete_that_fails_is_retried_then_counted_never_as_deleted(functions:
     poller._delete([received, stale])
     assert (poller.stats.deleted, poller.stats.delete_failures) == (1, 1)
     assert "ReceiptHandleIsInvalid" in poller.stats.last_error
+
+
+def test_without_cgroups_the_sandbox_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "_told_about_cgroups", False)
+    sandbox = runner.Sandbox(FUNCTIONS.parents[2])
+    sandbox.limits_off = "cgroups need root"
+    sandbox._tell_about_limits()
+    sandbox._tell_about_limits()
+    assert capsys.readouterr().err.count("without Lambda's CPU share and memory limit here (cgroups need root)") == 1
