@@ -401,6 +401,11 @@ class EnvironmentPool:
             if environment in self._all:
                 self._all.remove(environment)
 
+    def pids(self) -> list[int]:
+        """The processes of this function's live environments (for measuring their memory, say)."""
+        with self._lock:
+            return [environment.process.pid for environment in self._all if environment.alive]
+
     def close(self) -> None:
         with self._lock:
             environments, self._all, self._idle = list(self._all), [], []

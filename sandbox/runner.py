@@ -189,6 +189,10 @@ class Sandbox:
         if self.shipper is not None:
             self.shipper.flush()
 
+    def environment_pids(self) -> list[int]:
+        """The execution environments' processes: the sandbox's memory is its own plus theirs."""
+        return [pid for pool in self.pools.values() for pid in pool.pids()]
+
     def in_flight(self) -> int:
         return sum(poller.stats.in_flight for poller in self.pollers)
 
