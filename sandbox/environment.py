@@ -382,7 +382,12 @@ class EnvironmentPool:
                 if environment.alive:
                     return environment
                 self._retire(environment)
-        environment = self._new()
+        try:
+            environment = self._new()
+        except BaseException:
+            with self._lock:
+                self.stats.busy -= 1
+            raise
         with self._lock:
             self._all.append(environment)
         return environment

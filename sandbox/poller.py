@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 
 from sandbox.deploy import FunctionSpec, MappingSpec
-from sandbox.environment import EnvironmentPool, ExecutionEnvironment, Outcome
+from sandbox.environment import INIT_LIMIT_SECONDS, EnvironmentPool, ExecutionEnvironment, Outcome
 from sandbox.lambda_runtime import sqs_event
 from sandbox.telemetry import DELETE_FAILURES_METRIC, METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
@@ -120,11 +120,11 @@ class EventSourcePoller:
         return self
 
     def stop(self) -> None:
-        """Stops polling and waits for invocations under way (each is bounded by the function's timeout)."""
+        """Stops polling and waits for invocations under way (each is bounded by its init and its timeout)."""
         self._stopping.set()
         self._thread.join()
         for invocation in list(self._invocations):
-            invocation.join(timeout=self.function.timeout_seconds + 1)
+            invocation.join(timeout=self.function.timeout_seconds + INIT_LIMIT_SECONDS + 1)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
@@ -199,7 +199,10 @@ class EventSourcePoller:
             event = sqs_event(batch, self.mapping.queue_arn, self.region)
             number = next(self._numbers)
             hook = self.before_invoke
-            outcome = self.pool.invoke(event, (lambda env: hook(number, env)) if hook is not None else None)
+            try:
+                outcome = self.pool.invoke(event, (lambda env: hook(number, env)) if hook is not None else None)
+            except Exception as error:  # noqa: BLE001 (no environment could start: the batch fails, as on Lambda)
+                outcome = Outcome("", error={"errorType": "Sandbox.EnvironmentError", "errorMessage": str(error)})
             done = self._succeeded(batch, outcome)
             self.stats.add(consecutive_failures=1 if done is None else -self.stats.consecutive_failures)
             if done:
