@@ -6,6 +6,7 @@ the partial-batch response: Powertools' batch utility would add ~35 ms to every 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import Counter
@@ -47,8 +48,15 @@ def _required_env(name: str) -> str:
 
 MAX_RECEIVE_COUNT = int(os.environ.get("MAX_RECEIVE_COUNT", "3"))
 
+# Lambda's log-level filter (JSON format) keeps a line at WARN or ERROR only if its `level` is one of
+# Lambda's names (TRACE, DEBUG, INFO, WARN, ERROR, FATAL) and its `timestamp` is RFC 3339; anything else
+# counts as INFO and is dropped. Python says WARNING and CRITICAL, Powertools' default timestamp is not
+# RFC 3339: both are changed here, in the function's own process.
+logging.addLevelName(logging.WARNING, "WARN")
+logging.addLevelName(logging.CRITICAL, "FATAL")
+
 # Created once per container; clients are thread-safe, so the writer threads share them.
-logger = Logger()
+logger = Logger(use_rfc3339=True)
 metrics = Metrics()
 # DynamoDB validates every request itself; the SDK's client-side pass costs a quarter of a record's CPU.
 _aws_config = Config(max_pool_connections=PARALLEL_WRITES, retries={"mode": "standard"}, parameter_validation=False)

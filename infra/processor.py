@@ -76,7 +76,9 @@ class OrderProcessor(pulumi.ComponentResource):
                 log_format="JSON",
                 log_group=self.log_group.name,
                 application_log_level=args.log_level,
-                system_log_level="WARN",
+                # INFO keeps Lambda's platform.report records: duration, memory used and init duration
+                # (cold starts), which `orderctl status` and memory tuning read. WARN would drop them.
+                system_log_level="INFO",
             ),
             # Without its permissions in place, the first invocations would fail to log or to write.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.role_policy, self.log_group]),

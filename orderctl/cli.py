@@ -346,8 +346,9 @@ def dlq_purge(connect: Connect, yes: bool) -> None:
 @cli.command()
 @targeted
 def status(connect: Connect) -> None:
-    """Queue depth, in flight, DLQ depth, table items, alarm states."""
-    now = connect().status()
+    """Queue depth, in flight, DLQ depth, table items, alarm states, cold starts, event source errors."""
+    pipeline = connect()
+    now = pipeline.status()
     table = Table("what", "value")
     table.add_row("order queue: waiting", str(now.queue_visible))
     table.add_row("order queue: in flight", str(now.queue_in_flight))
@@ -355,6 +356,8 @@ def status(connect: Connect) -> None:
     table.add_row("orders in the table", f"{now.table_items} (DynamoDB's approximate count)")
     for name, state in now.alarms:
         table.add_row(f"alarm {name}", state)
+    for what, value in pipeline.runtime_rows():
+        table.add_row(what, value)
     _console().print(table)
 
 

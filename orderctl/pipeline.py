@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -15,6 +15,8 @@ from contract import outputs
 from handler.envelope import unwrap
 from handler.order import InvalidOrder
 from orderctl.target import Target
+from sandbox.logs import is_cold_start_report
+from sandbox.telemetry import DELETE_FAILURES_METRIC, METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
 _deserialize = TypeDeserializer().deserialize
 SQS_BATCH = 10
@@ -299,3 +301,40 @@ class Pipeline:
             table_items=int(table.get("ItemCount", 0)),
             alarms=[(alarm["AlarmName"], alarm["StateValue"]) for alarm in alarms.get("MetricAlarms", [])],
         )
+
+    def runtime_rows(self) -> list[tuple[str, str]]:
+        """Cold starts, read as an operator reads them on AWS: the log group's REPORT records that carry an
+        init duration; and the sandbox poller's receive and delete errors, from its CloudWatch metrics."""
+        logs = self._client("logs")
+        group = self.target.output("logGroupName")
+        cold_starts = 0
+        for phrase in ("Init Duration", "initDurationMs"):  # the Text and the JSON log format
+            request: dict[str, Any] = {"logGroupName": group, "filterPattern": f'"{phrase}"'}
+            while True:
+                page = logs.filter_log_events(**request)
+                cold_starts += sum(1 for event in page.get("events", []) if is_cold_start_report(event["message"]))
+                if not page.get("nextToken"):
+                    break
+                request["nextToken"] = page["nextToken"]
+        rows = [("cold starts (REPORT records with an init duration)", str(cold_starts))]
+        if self.target.endpoint is not None:
+            function = self.target.output("functionName")
+            for metric, label in (
+                (RECEIVE_ERRORS_METRIC, "receive errors"),
+                (DELETE_FAILURES_METRIC, "failed deletes"),
+            ):
+                rows.append((f"event source {label}", str(self._sandbox_metric_sum(metric, function))))
+        return rows
+
+    def _sandbox_metric_sum(self, metric: str, function: str) -> int:
+        now = datetime.now(tz=UTC)
+        datapoints = self._client("cloudwatch").get_metric_statistics(
+            Namespace=METRICS_NAMESPACE,
+            MetricName=metric,
+            Dimensions=[{"Name": "FunctionName", "Value": function}],
+            StartTime=now - timedelta(days=1),
+            EndTime=now + timedelta(minutes=1),
+            Period=86400,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return int(sum(point["Sum"] for point in datapoints))

@@ -51,6 +51,9 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     log_group: str
+    log_format: str = "Text"
+    application_log_level: str = "INFO"
+    system_log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,9 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             timeout_seconds=params["Timeout"],
             memory_mb=params["MemorySize"],
             log_group=logging_config.get("logGroup") or f"/aws/lambda/{name}",
+            log_format=logging_config.get("logFormat") or "Text",
+            application_log_level=logging_config.get("applicationLogLevel") or "INFO",
+            system_log_level=logging_config.get("systemLogLevel") or "INFO",
         )
         arn = function["FunctionArn"]
         return name, {

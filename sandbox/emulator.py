@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
@@ -34,10 +37,15 @@ class Endpoint:
     region: str
 
     def session(self) -> boto3.Session:
-        return boto3.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+        return boto3.Session(
+            region_name=self.region,
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+        )
 
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
-        return (session or self.session()).client(service, endpoint_url=self.url, config=_CLIENT_CONFIG)
+        make: Any = (session or self.session()).client  # any service, by name: the typed overloads want literals
+        return make(service, endpoint_url=self.url, config=_CLIENT_CONFIG)
 
     def environment(self) -> dict[str, str]:
         """What any AWS SDK in this or another process needs to reach the emulator."""
@@ -50,13 +58,33 @@ class Endpoint:
         }
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+Middleware = Callable[[WsgiApp], WsgiApp]
+
+
+class _Server(ThreadedMotoServer):
+    """moto's threaded server, its WSGI app wrapped (fault injection answers some requests itself)."""
+
+    def __init__(self, ip_address: str, port: int, middleware: Middleware | None) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self._middleware = middleware
+
+    def _server_entry(self) -> None:
+        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        if self._middleware is not None:
+            app = self._middleware(app)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class Emulator:
     """moto's ThreadedMotoServer bound to loopback, on the given port or a free one."""
 
-    def __init__(self, region: str, port: int | None = None) -> None:
+    def __init__(self, region: str, port: int | None = None, middleware: Middleware | None = None) -> None:
         self.port = port or free_port()
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = _Server("127.0.0.1", self.port, middleware)
 
     def start(self) -> Endpoint:
         if port_in_use(self.port):

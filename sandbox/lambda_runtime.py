@@ -1,4 +1,7 @@
-"""What Lambda hands a Python function: its module (imported fresh, like a new container), the event and the context."""
+"""Lambda's SQS event, built from received messages (the poller sends it to an execution environment).
+
+`load_handler` and `LambdaContext` call a handler in this process: only the handler's unit tests and the
+handler benchmark use them. The sandbox runs functions in execution environments (sandbox/environment.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +65,7 @@ def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[
     return record
 
 
-def sqs_event(messages: list[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+def sqs_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     return {"Records": [sqs_record(message, queue_arn, region) for message in messages]}
 
 

@@ -1,126 +1,229 @@
-"""Lambda's log capture: what a function prints becomes events in its CloudWatch log group.
+"""Lambda's log capture: an execution environment's output becomes events in its function's log group.
 
-One router per process takes stdout's place while a sandbox runs. A line that is a Powertools log
-record or an EMF metric of a known service goes to that function's log group (in the emulator), where
-`orderctl dlq list` and the tests read it as they would on AWS; every other line passes through.
-The router outlives each sandbox because loggers do: a handler loaded again reuses the logger (and
-the stream) it was first given, so the router must still be there, attached to the current sandbox.
+Each environment writes to its own stream, named as Lambda names them (`YYYY/MM/DD/[$LATEST]<hex>`).
+Lambda adds its own records around each invocation (START, END, REPORT in the Text format;
+`platform.start` and `platform.report` objects in the JSON format), and, in the JSON format, filters
+lines by the function's application and system log levels. The rules are pure functions here, so tests
+can check what a function emits against them.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import sys
+import math
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TextIO
+from typing import Any
 
 _MAX_EVENTS_PER_CALL = 1000
 
+# Lambda's levels, most verbose first (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+APPLICATION_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+SYSTEM_LEVELS = ("DEBUG", "INFO", "WARN")
+# RFC 3339 date-time: full date, "T" (or "t" or a space, which RFC 3339 allows), time, an offset or Z.
+_RFC3339_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
-class FunctionLogs(io.TextIOBase):
-    _router: ClassVar[FunctionLogs | None] = None
 
-    @classmethod
-    def attach(cls, logs_client: Any, groups_by_service: Mapping[str, str], echo: bool = False) -> FunctionLogs:
-        """Routes the functions' lines to their log groups until `detach()`; load handlers after this."""
-        router = cls._router or cls()
-        cls._router = router
-        router._connect(logs_client, groups_by_service, echo)
-        return router
-
-    def __init__(self) -> None:
-        self._client: Any = None
-        self._groups: dict[str, str] = {}
-        self._echo = False
-        self._passthrough: TextIO = sys.stdout
-        self._partial = threading.local()  # print() writes a line in pieces; threads must not mix them
-        self._pending: list[tuple[str, int, str]] = []
-        self._lock = threading.Lock()
-        self._streams: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._shipper: threading.Thread | None = None
-
-    def _connect(self, logs_client: Any, groups_by_service: Mapping[str, str], echo: bool) -> None:
-        with self._lock:
-            self._client, self._groups, self._echo = logs_client, dict(groups_by_service), echo
-        day = datetime.now(tz=UTC).strftime("%Y/%m/%d")
-        for group in set(self._groups.values()):
-            stream = f"{day}/[$LATEST]{uuid.uuid4().hex}"
-            logs_client.create_log_stream(logGroupName=group, logStreamName=stream)
-            self._streams[group] = stream
-        if sys.stdout is not self:
-            self._passthrough, sys.stdout = sys.stdout, self
-        self._stop.clear()
-        self._shipper = threading.Thread(target=self._ship_until_stopped, name="sandbox-logs", daemon=True)
-        self._shipper.start()
-
-    def detach(self) -> None:
-        """Ships what is pending and passes every line through again."""
-        self._stop.set()
-        if self._shipper is not None:
-            self._shipper.join(timeout=5)
-        self.flush_to_cloudwatch()
-        with self._lock:
-            self._client, self._groups = None, {}
-        if sys.stdout is self:
-            sys.stdout = self._passthrough
-
-    def writable(self) -> bool:
+def is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str) or len(value) < 20:
+        return False
+    text = value[:10] + "T" + value[11:] if value[10:11] in {"t", " "} else value
+    text = text[:-1] + "+00:00" if text[-1:] in {"Z", "z"} else text
+    if text[19:20] == "." and not text[20:21].isdigit():
+        return False
+    if text[-6:-5] not in {"+", "-"} or text[-3:-2] != ":":
+        return False  # an offset with a colon is required (%z alone would accept +0000)
+    for pattern in _RFC3339_FORMATS:
+        try:
+            datetime.strptime(text, pattern)
+        except ValueError:
+            continue
         return True
+    return False
 
-    def write(self, text: str) -> int:
-        pending = getattr(self._partial, "text", "") + text
-        *lines, rest = pending.split("\n")
-        self._partial.text = rest
-        for line in lines:
-            self._route(line)
-        return len(text)
+
+def application_level(line: str) -> str:
+    """The level Lambda gives a line of the function's output in the JSON format.
+
+    A JSON object's `level` counts only if it is one of Lambda's levels and its `timestamp` is RFC 3339;
+    anything else is INFO."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "INFO"
+    if not isinstance(record, dict):
+        return "INFO"
+    level = record.get("level")
+    if not isinstance(level, str) or level.upper() not in APPLICATION_LEVELS:
+        return "INFO"
+    if not is_rfc3339(record.get("timestamp")):
+        return "INFO"
+    return level.upper()
+
+
+def keeps_application_line(line: str, configured_level: str) -> bool:
+    """Whether Lambda sends this line to CloudWatch at the function's application log level."""
+    return APPLICATION_LEVELS.index(application_level(line)) >= APPLICATION_LEVELS.index(configured_level.upper())
+
+
+def keeps_system_record(record_level: str, configured_level: str) -> bool:
+    return SYSTEM_LEVELS.index(record_level) >= SYSTEM_LEVELS.index(configured_level.upper())
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """A function's logging configuration, as Lambda's LoggingConfig holds it."""
+
+    log_group: str
+    log_format: str = "Text"  # "Text" or "JSON"
+    application_level: str = "INFO"  # applies to the JSON format only
+    system_level: str = "INFO"
+
+    @property
+    def json(self) -> bool:
+        return self.log_format.upper() == "JSON"
+
+
+def stream_name(now: float | None = None) -> str:
+    day = datetime.fromtimestamp(time.time() if now is None else now, tz=UTC).strftime("%Y/%m/%d")
+    return f"{day}/[$LATEST]{uuid.uuid4().hex}"
+
+
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What Lambda's REPORT record says about one invocation."""
+
+    request_id: str
+    duration_ms: float
+    memory_mb: int
+    max_memory_used_mb: int
+    init_duration_ms: float | None
+    status: str = "success"  # success, error, timeout
+
+    @property
+    def billed_ms(self) -> int:
+        return max(1, math.ceil(self.duration_ms))
+
+
+def start_record(config: LogConfig, request_id: str, now: float) -> str | None:
+    if config.json:
+        if not keeps_system_record("INFO", config.system_level):
+            return None
+        return json.dumps(
+            {"time": _iso(now), "type": "platform.start", "record": {"requestId": request_id, "version": "$LATEST"}}
+        )
+    return f"START RequestId: {request_id} Version: $LATEST"
+
+
+def end_records(config: LogConfig, report: Report, now: float) -> list[str]:
+    """END and REPORT (Text), or platform.report (JSON)."""
+    if config.json:
+        if not keeps_system_record("INFO", config.system_level):
+            return []
+        metrics: dict[str, Any] = {
+            "durationMs": round(report.duration_ms, 2),
+            "billedDurationMs": report.billed_ms,
+            "memorySizeMB": report.memory_mb,
+            "maxMemoryUsedMB": report.max_memory_used_mb,
+        }
+        if report.init_duration_ms is not None:
+            metrics["initDurationMs"] = round(report.init_duration_ms, 2)
+        record = {"requestId": report.request_id, "metrics": metrics, "status": report.status}
+        return [json.dumps({"time": _iso(now), "type": "platform.report", "record": record})]
+    line = (
+        f"REPORT RequestId: {report.request_id}\tDuration: {report.duration_ms:.2f} ms\t"
+        f"Billed Duration: {report.billed_ms} ms\tMemory Size: {report.memory_mb} MB\t"
+        f"Max Memory Used: {report.max_memory_used_mb} MB\t"
+    )
+    if report.init_duration_ms is not None:
+        line += f"Init Duration: {report.init_duration_ms:.2f} ms\t"
+    if report.status != "success":
+        line += f"Status: {report.status}"
+    return [f"END RequestId: {report.request_id}", line]
+
+
+def is_cold_start_report(message: str) -> bool:
+    """A REPORT (Text) or platform.report (JSON) record of an invocation that began with an init."""
+    if message.startswith("REPORT RequestId:"):
+        return "Init Duration:" in message
+    if '"platform.report"' in message:
+        try:
+            record = json.loads(message)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and "initDurationMs" in (record.get("record") or {}).get("metrics", {})
+    return False
+
+
+class LogStream:
+    """One environment's stream in its function's log group; lines are shipped by a `LogShipper`."""
+
+    def __init__(self, client: Any, config: LogConfig) -> None:
+        self.config = config
+        self.name = stream_name()
+        self._client = client
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        client.create_log_stream(logGroupName=config.log_group, logStreamName=self.name)
+
+    def application(self, line: str) -> None:
+        """A line the function wrote; in the JSON format, kept only at the configured level."""
+        if self.config.json and not keeps_application_line(line, self.config.application_level):
+            return
+        self.system(line)
+
+    def system(self, line: str) -> None:
+        with self._lock:
+            self._pending.append({"timestamp": int(time.time() * 1000), "message": line})
 
     def flush(self) -> None:
-        self._passthrough.flush()
-
-    def _route(self, line: str) -> None:
-        group = self._group_of(line)
-        if group is None or self._echo:
-            self._passthrough.write(line + "\n")
-        if group is not None:
-            with self._lock:
-                self._pending.append((group, int(time.time() * 1000), line))
-
-    def _group_of(self, line: str) -> str | None:
-        if not self._groups or not line.startswith("{"):
-            return None
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return None
-        if isinstance(record, dict) and ("_aws" in record or "level" in record):
-            return self._groups.get(str(record.get("service")))
-        return None
-
-    def flush_to_cloudwatch(self) -> None:
         with self._lock:
-            pending, self._pending = self._pending, []
-            client = self._client
-        if client is None:
-            return
-        by_group: dict[str, list[dict[str, Any]]] = {}
-        for group, timestamp, message in pending:
-            by_group.setdefault(group, []).append({"timestamp": timestamp, "message": message})
-        for group, events in by_group.items():
-            events.sort(key=lambda event: event["timestamp"])
-            for start in range(0, len(events), _MAX_EVENTS_PER_CALL):
-                client.put_log_events(
-                    logGroupName=group,
-                    logStreamName=self._streams[group],
-                    logEvents=events[start : start + _MAX_EVENTS_PER_CALL],
-                )
+            events, self._pending = self._pending, []
+        for start in range(0, len(events), _MAX_EVENTS_PER_CALL):
+            self._client.put_log_events(
+                logGroupName=self.config.log_group,
+                logStreamName=self.name,
+                logEvents=events[start : start + _MAX_EVENTS_PER_CALL],
+            )
 
-    def _ship_until_stopped(self) -> None:
-        while not self._stop.wait(0.25):
-            self.flush_to_cloudwatch()
+
+class LogShipper:
+    """Ships every open stream's pending lines to CloudWatch Logs, a few times a second."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self._streams: list[LogStream] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, name="sandbox-logs", daemon=True)
+        self._thread.start()
+
+    def add(self, stream: LogStream) -> LogStream:
+        with self._lock:
+            self._streams.append(stream)
+        return stream
+
+    def flush(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 (the emulator stopping under us; the final flush reports)
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.flush()

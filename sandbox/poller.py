@@ -1,47 +1,54 @@
 """An event source mapping, as Lambda runs one for an SQS queue: poll, batch, invoke, delete what succeeded.
 
 It long-polls the queue, gathers up to the batch size within the batching window, and invokes the
-handler in this process with Lambda's event and context, at most the mapping's maximum concurrency at
-once. With ReportBatchItemFailures it deletes the records the response does not name; an exception, a
-timeout, or a malformed response fails the whole batch, and nothing is deleted: the messages come back
-after their visibility timeout, and SQS's own redrive moves them to the DLQ after maxReceiveCount.
+function in one of its execution environments (sandbox/environment.py), at most the mapping's maximum
+concurrency at once. With ReportBatchItemFailures it deletes the records the response does not name;
+an error (an exception, a timeout, an environment that died, a response that cannot be serialised) or
+a malformed response fails the whole batch, and nothing is deleted: the messages come back after their
+visibility timeout, and SQS's own redrive moves them to the DLQ after maxReceiveCount.
+
+On function errors Lambda's SQS poller backs off (AWS: "Lambda scales down ... when your function
+returns errors"); here each failed batch in a row doubles a pause before the next receive, from 1 s up
+to 8 s, and a success resets it. Receive errors and deletes that fail are counted, never swallowed, and
+published as CloudWatch metrics in the `OrderPipeline/Sandbox` namespace so `orderctl status` reads them
+through the emulator as an operator would read any metric.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.deploy import FunctionSpec, MappingSpec
-from sandbox.emulator import Endpoint
-from sandbox.lambda_runtime import Handler, LambdaContext, sqs_event
+import boto3
 
-# Powertools' Metrics is one per process: invocations run side by side here (one per container on
-# Lambda), so one may flush another's metrics and leave it an empty set to warn about.
-warnings.filterwarnings("ignore", message="No application metrics to publish")
+from sandbox.deploy import FunctionSpec, MappingSpec
+from sandbox.environment import INIT_LIMIT_SECONDS, EnvironmentPool, ExecutionEnvironment, Outcome
+from sandbox.lambda_runtime import sqs_event
+from sandbox.telemetry import DELETE_FAILURES_METRIC, METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
 SQS_RECEIVE_LIMIT = 10
 _POLL_SECONDS = 1  # long-poll wait: short enough to stop promptly
-Middleware = Callable[[Handler], Handler]
-
-
-class InvocationTimeout(Exception):  # noqa: N818 (what Lambda reports: "Task timed out")
-    pass
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 8.0
+_DELETE_ATTEMPTS = 3
+# Called before each invocation with its number (from 1) and the environment that will run it: a fault hook.
+BeforeInvoke = Callable[[int, ExecutionEnvironment], None]
 
 
 @dataclass
 class PollerStats:
     receives: int = 0
+    receive_errors: int = 0
     invocations: int = 0
     records: int = 0
     deleted: int = 0
+    delete_failures: int = 0
     record_failures: int = 0
-    batch_failures: int = 0  # exceptions, timeouts, malformed responses
+    batch_failures: int = 0  # errors, timeouts, malformed responses
+    consecutive_failures: int = 0
     last_error: str = ""
     in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -50,6 +57,13 @@ class PollerStats:
         with self._lock:
             for name, count in counts.items():
                 setattr(self, name, getattr(self, name) + count)
+
+
+def backoff_seconds(consecutive_failures: int) -> float:
+    """The pause before the next receive after this many failed batches in a row."""
+    if consecutive_failures <= 0:
+        return 0.0
+    return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (consecutive_failures - 1)))
 
 
 def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
@@ -75,21 +89,26 @@ class EventSourcePoller:
         self,
         mapping: MappingSpec,
         function: FunctionSpec,
-        handler: Handler,
-        endpoint: Endpoint,
-        middleware: Middleware | None = None,
+        pool: EnvironmentPool,
+        session: boto3.Session,
+        endpoint_url: str,
+        *,
+        before_invoke: BeforeInvoke | None = None,
     ) -> None:
         self.mapping = mapping
         self.function = function
-        self.handler = middleware(handler) if middleware else handler
-        self.endpoint = endpoint
+        self.pool = pool
+        self.region = str(session.region_name)
+        self.before_invoke = before_invoke
         self.stats = PollerStats()
-        self._sqs = endpoint.client("sqs")
+        self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
+        self._cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
         self._queue_url = self._url_of(mapping.queue_arn)
         # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
-        self._slots = threading.BoundedSemaphore(mapping.maximum_concurrency or 1000)
+        self._slots = threading.BoundedSemaphore(pool.limit)
         self._stopping = threading.Event()
         self._invocations: list[threading.Thread] = []
+        self._numbers = iter(range(1, 2**62))
         self._thread = threading.Thread(target=self._poll, name=f"poller-{function.name}", daemon=True)
 
     def _url_of(self, queue_arn: str) -> str:
@@ -101,21 +120,25 @@ class EventSourcePoller:
         return self
 
     def stop(self) -> None:
-        """Stops polling and waits for invocations under way (each is bounded by the function's timeout)."""
+        """Stops polling and waits for invocations under way (each is bounded by its init and its timeout)."""
         self._stopping.set()
         self._thread.join()
         for invocation in list(self._invocations):
-            invocation.join(timeout=self.function.timeout_seconds + 1)
+            invocation.join(timeout=self.function.timeout_seconds + INIT_LIMIT_SECONDS + 1)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
+            pause = backoff_seconds(self.stats.consecutive_failures)
+            if pause and self._stopping.wait(pause):
+                break
             if not self._slots.acquire(timeout=_POLL_SECONDS):
                 continue
             try:
                 batch = self._gather()
-            except Exception as error:  # noqa: BLE001 (the emulator going away at shutdown, say)
-                self.stats.last_error = f"receive failed: {error}"
+            except Exception as error:  # noqa: BLE001 (counted, published and shown by orderctl status)
                 batch = []
+                if not self._stopping.is_set():
+                    self._receive_failed(error)
             if not batch:
                 self._slots.release()
                 continue
@@ -123,6 +146,28 @@ class EventSourcePoller:
             self._invocations = [t for t in self._invocations if t.is_alive()]
             self._invocations.append(invocation)
             invocation.start()
+
+    def _receive_failed(self, error: Exception) -> None:
+        self.stats.add(receive_errors=1)
+        self.stats.last_error = f"receive failed: {error}"
+        self._publish(RECEIVE_ERRORS_METRIC, 1)
+        self._stopping.wait(_POLL_SECONDS)  # as Lambda retries a failing poll: not in a tight loop
+
+    def _publish(self, metric: str, value: int) -> None:
+        try:
+            self._cloudwatch.put_metric_data(
+                Namespace=METRICS_NAMESPACE,
+                MetricData=[
+                    {
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": "FunctionName", "Value": self.function.name}],
+                        "Value": value,
+                        "Unit": "Count",
+                    }
+                ],
+            )
+        except Exception as error:  # noqa: BLE001 (the count stays in the stats; the failure is kept)
+            self.stats.last_error = f"{self.stats.last_error}; could not publish {metric}: {error}"
 
     def _gather(self) -> list[dict[str, Any]]:
         """Up to the batch size: at once when the window is 0, else until the window closes or the batch fills."""
@@ -151,63 +196,60 @@ class EventSourcePoller:
     def _invoke(self, batch: list[dict[str, Any]]) -> None:
         self.stats.add(invocations=1, records=len(batch), in_flight=1)
         try:
-            event = sqs_event(batch, self.mapping.queue_arn, self.endpoint.region)
+            event = sqs_event(batch, self.mapping.queue_arn, self.region)
+            number = next(self._numbers)
+            hook = self.before_invoke
             try:
-                response = self._call(event)
-            except Exception as error:  # noqa: BLE001 (a function error fails the whole batch)
-                self.stats.add(batch_failures=1)
-                self.stats.last_error = f"{type(error).__name__}: {error}"
-                return
-            done = self._succeeded(batch, response)
+                outcome = self.pool.invoke(event, (lambda env: hook(number, env)) if hook is not None else None)
+            except Exception as error:  # noqa: BLE001 (no environment could start: the batch fails, as on Lambda)
+                outcome = Outcome("", error={"errorType": "Sandbox.EnvironmentError", "errorMessage": str(error)})
+            done = self._succeeded(batch, outcome)
+            self.stats.add(consecutive_failures=1 if done is None else -self.stats.consecutive_failures)
             if done:
                 self._delete(done)
         finally:
             self.stats.add(in_flight=-1)
             self._slots.release()
 
-    def _call(self, event: dict[str, Any]) -> Any:
-        """Runs the handler with Lambda's deadline; on a timeout the batch fails and the handler is abandoned."""
-        context = LambdaContext(
-            function_name=self.function.name,
-            memory_limit_in_mb=self.function.memory_mb,
-            invoked_function_arn=self.function.arn,
-            timeout_seconds=self.function.timeout_seconds,
-            log_group_name=self.function.log_group,
-        )
-        outcome: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-
-        def run() -> None:
-            try:
-                outcome.put((True, self.handler(event, context)))
-            except BaseException as error:  # noqa: BLE001 (reported to the poller, as Lambda reports it)
-                outcome.put((False, error))
-
-        threading.Thread(target=run, name=f"{self.function.name}-{context.aws_request_id[:8]}", daemon=True).start()
-        try:
-            ok, value = outcome.get(timeout=self.function.timeout_seconds)
-        except queue.Empty:
-            raise InvocationTimeout(f"Task timed out after {self.function.timeout_seconds} seconds") from None
-        if not ok:
-            raise value
-        return value
-
-    def _succeeded(self, batch: list[dict[str, Any]], response: Any) -> list[dict[str, Any]]:
+    def _succeeded(self, batch: list[dict[str, Any]], outcome: Outcome) -> list[dict[str, Any]] | None:
+        """The messages to delete, or None when the whole batch failed."""
+        if outcome.error is not None:
+            self.stats.add(batch_failures=1)
+            self.stats.last_error = f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}"
+            return None
         if not self.mapping.report_batch_item_failures:
             return batch  # without the setting, a returned list is ignored: the whole batch counts as done
         ids = {message["MessageId"] for message in batch}
-        failed = failed_ids(response, ids)
+        failed = failed_ids(outcome.response, ids)
         if failed is None:
             self.stats.add(batch_failures=1)
-            self.stats.last_error = f"malformed partial batch response: {str(response)[:200]}"
-            return []
+            self.stats.last_error = f"malformed partial batch response: {str(outcome.response)[:200]}"
+            return None
         self.stats.add(record_failures=len(failed))
         return [message for message in batch if message["MessageId"] not in failed]
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
+        """Deletes in batches of 10, retrying the entries that fail; what still fails is counted, not deleted."""
         for start in range(0, len(messages), SQS_RECEIVE_LIMIT):
-            chunk = messages[start : start + SQS_RECEIVE_LIMIT]
-            self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
-        self.stats.add(deleted=len(messages))
+            pending = {str(i): m["ReceiptHandle"] for i, m in enumerate(messages[start : start + SQS_RECEIVE_LIMIT])}
+            for attempt in range(_DELETE_ATTEMPTS):
+                try:
+                    response = self._sqs.delete_message_batch(
+                        QueueUrl=self._queue_url,
+                        Entries=[{"Id": key, "ReceiptHandle": handle} for key, handle in pending.items()],
+                    )
+                except Exception as error:  # noqa: BLE001 (retried, then counted)
+                    self.stats.last_error = f"delete failed: {error}"
+                    failed = set(pending)
+                else:
+                    failed = {entry["Id"] for entry in response.get("Failed", [])}
+                    for entry in response.get("Failed", []):
+                        self.stats.last_error = f"delete failed: {entry.get('Code')}: {entry.get('Message', '')}"
+                self.stats.add(deleted=len(pending) - len(failed))
+                pending = {key: handle for key, handle in pending.items() if key in failed}
+                if not pending or attempt == _DELETE_ATTEMPTS - 1:
+                    break
+                time.sleep(0.1 * 2**attempt)
+            if pending:
+                self.stats.add(delete_failures=len(pending))
+                self._publish(DELETE_FAILURES_METRIC, len(pending))

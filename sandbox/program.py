@@ -86,10 +86,10 @@ def run_program(
         sys.path.insert(0, str(project.directory))
     try:
 
-        def main() -> None:
+        def run() -> None:
             runpy.run_path(str(program), run_name="__pulumi_program__")
 
-        _sync_await(run_pulumi_func(main))
+        _sync_await(run_pulumi_func(run))
     finally:
         if added_to_path:
             sys.path.remove(str(project.directory))

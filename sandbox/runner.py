@@ -1,24 +1,30 @@
-"""The sandbox: emulator up, the stack deployed into it, its functions loaded, a poller per event source mapping."""
+"""The sandbox: emulator up, the stack deployed into it, a poller per event source mapping, each invoking its
+function in execution environments of their own (processes running AWS's runtime interface client)."""
 
 from __future__ import annotations
 
 import json
-import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import boto3
+
+from sandbox.cgroups import cgroups_unavailable
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
-from sandbox.faults import DynamoFaults, default_session
-from sandbox.lambda_runtime import load_handler
-from sandbox.logs import FunctionLogs
-from sandbox.poller import EventSourcePoller, Middleware
+from sandbox.environment import EnvironmentPool, FunctionSetup, make_read_only, make_writable, runtime_libraries
+from sandbox.faults import DynamoFaults, faulty_dynamodb
+from sandbox.logs import LogConfig, LogShipper
+from sandbox.poller import BeforeInvoke, EventSourcePoller
 from sandbox.program import Project, stack_config
 
 OUTPUTS_FILE = "outputs.json"
+RUNTIME_LIBRARIES_DIR = "lambda-runtime"
+_told_about_cgroups = False  # "say so once": the first sandbox of a process tells why limits are off
 
 
 class SandboxBusy(RuntimeError):  # noqa: N818 (reads as the state it reports)
@@ -40,23 +46,27 @@ class Sandbox:
         port: int | None = None,
         state_dir: Path | None = None,
         echo_logs: bool = False,
-        middleware: Middleware | None = None,
+        before_invoke: BeforeInvoke | None = None,
+        function_session: Callable[[FunctionSpec], boto3.Session] | None = None,
     ) -> None:
         self.project = Project.load(project_dir)
         self.stack = stack
         self.config = stack_config(self.project, stack, overrides)  # the Pulumi CLI's rules, its refusals
         self.region = self.config.get("aws:region", "us-east-1")
-        self.emulator = Emulator(self.region, port)
+        # The emulator answers the functions' writes with these faults; tests add rules to it.
+        self.faults = DynamoFaults()
+        self.emulator = Emulator(self.region, port, middleware=lambda app: faulty_dynamodb(app, self.faults))
         self.endpoint: Endpoint = self.emulator.endpoint
         self.state_dir = state_dir
         self.echo_logs = echo_logs
-        self.middleware = middleware
-        # Installed before any handler exists, so the handler's clients carry it; tests add rules to it.
-        self.faults = DynamoFaults()
+        self.before_invoke = before_invoke
+        # The credentials each function runs with (default: the emulator's).
+        self.function_session = function_session or (lambda _function: self.endpoint.session())
         self.deployment: Deployment | None = None
         self.pollers: list[EventSourcePoller] = []
-        self.logs: FunctionLogs | None = None
-        self._saved_environment: dict[str, str] | None = None
+        self.pools: dict[str, EnvironmentPool] = {}
+        self.shipper: LogShipper | None = None
+        self.limits_off: str | None = None  # why environments run without CPU and memory limits, if they do
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Sandbox:
@@ -81,57 +91,86 @@ class Sandbox:
         return self
 
     def _start_in_emulator(self) -> None:
-        self._saved_environment = dict(os.environ)
-        os.environ.update(self.endpoint.environment())  # the handler reaches the emulator like any SDK would
         code_root = self._code_root()
         self.deployment = deploy(self.project, self.stack, self.config, self.endpoint, code_root)
         functions = self.deployment.functions
-        services = {f.environment.get("POWERTOOLS_SERVICE_NAME", f.name): f.log_group for f in functions.values()}
-        self.logs = FunctionLogs.attach(self.endpoint.client("logs"), services, echo=self.echo_logs)
-        self.faults.install(default_session())
+        self.limits_off = cgroups_unavailable()
+        self._tell_about_limits()
+        libraries = runtime_libraries(code_root.parent / RUNTIME_LIBRARIES_DIR)
+        self.shipper = LogShipper()
+        logs_client = self.endpoint.client("logs")
+        echo = (lambda line: print(line, flush=True)) if self.echo_logs else None
         for mapping in self.deployment.mappings:
             if not mapping.enabled:
                 continue
             function = functions[mapping.function_arn]
-            handler = load_handler(function.handler, function.code_dir, self._lambda_environment(function))
-            poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware)
+            make_read_only(function.code_dir)
+            session = self.function_session(function)
+            setup = FunctionSetup(
+                name=function.name,
+                arn=function.arn,
+                handler=function.handler,
+                task_root=function.code_dir,
+                memory_mb=function.memory_mb,
+                timeout_seconds=function.timeout_seconds,
+                environment=function.environment,
+                log=LogConfig(
+                    function.log_group,
+                    function.log_format,
+                    function.application_log_level,
+                    function.system_log_level,
+                ),
+                region=self.region,
+                endpoint_url=self.endpoint.url,
+                session=session,
+            )
+            # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
+            limit = mapping.maximum_concurrency or 1000
+            pool = EnvironmentPool(
+                setup, libraries, self.shipper, logs_client, limit=limit, limits=self.limits_off is None, echo=echo
+            )
+            self.pools[function.name] = pool
+            poller = EventSourcePoller(
+                mapping, function, pool, session, self.endpoint.url, before_invoke=self.before_invoke
+            )
             self.pollers.append(poller.start())
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
             (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
 
+    def _tell_about_limits(self) -> None:
+        global _told_about_cgroups  # noqa: PLW0603 (once per process, however many sandboxes it starts)
+        if self.limits_off is not None and not _told_about_cgroups:
+            _told_about_cgroups = True
+            print(
+                f"note: functions run without Lambda's CPU share and memory limit here ({self.limits_off})",
+                file=sys.stderr,
+            )
+
     def _code_root(self) -> Path:
         if self.state_dir is not None:
             return self.state_dir / "functions"
         self._scratch = tempfile.TemporaryDirectory(prefix="orders-sandbox-")
-        return Path(self._scratch.name)
-
-    def _lambda_environment(self, function: FunctionSpec) -> dict[str, str]:
-        return {
-            **function.environment,
-            **self.endpoint.environment(),
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
-        }
+        return Path(self._scratch.name) / "functions"
 
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
-        if self.logs is not None:
-            self.logs.detach()
-            self.logs = None
-        self.faults.uninstall()
+        for pool in self.pools.values():
+            pool.close()
+        self.pools = {}
+        if self.shipper is not None:
+            self.shipper.close()
+            self.shipper = None
+        if self.deployment is not None:
+            for function in self.deployment.functions.values():
+                if function.code_dir.exists():
+                    make_writable(function.code_dir)  # so the next deploy can replace it
         if self.state_dir is not None:
             (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
         self.emulator.stop()
-        if self._saved_environment is not None:
-            os.environ.clear()
-            os.environ.update(self._saved_environment)
-            self._saved_environment = None
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
@@ -147,8 +186,12 @@ class Sandbox:
         return self.endpoint.client(service)
 
     def flush_logs(self) -> None:
-        if self.logs is not None:
-            self.logs.flush_to_cloudwatch()
+        if self.shipper is not None:
+            self.shipper.flush()
+
+    def environment_pids(self) -> list[int]:
+        """The execution environments' processes: the sandbox's memory is its own plus theirs."""
+        return [pid for pool in self.pools.values() for pid in pool.pids()]
 
     def in_flight(self) -> int:
         return sum(poller.stats.in_flight for poller in self.pollers)

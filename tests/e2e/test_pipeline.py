@@ -82,3 +82,17 @@ def test_writes_denied_on_every_attempt_dead_letter_and_a_redrive_after_the_fix_
     stored = eventually(lambda: running.stored(order["orderId"]))
     assert stored["quantity"] == order["quantity"]
     assert running.dead_letter(order["orderId"]) is None
+
+
+def test_status_counts_cold_starts_from_the_log_groups_report_records(running: Running) -> None:
+    running.publish({**SEED_ORDER, "orderId": unique("cold")})
+    pool = running.sandbox.pools[running.outputs["functionName"]]
+    eventually(lambda: pool.stats.cold_starts >= 1)
+
+    def rows() -> dict[str, str]:
+        running.sandbox.flush_logs()
+        return dict(running.pipeline.runtime_rows())
+
+    shown = eventually(lambda: (r := rows())["cold starts (REPORT records with an init duration)"] != "0" and r)
+    assert shown["cold starts (REPORT records with an init duration)"] == str(pool.stats.cold_starts)
+    assert shown["event source receive errors"] == "0"

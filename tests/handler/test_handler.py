@@ -154,7 +154,7 @@ def test_a_conflict_leaves_the_original_intact_and_says_why(
 
     assert failed_ids(response) == {event["Records"][0]["messageId"]}
     assert aws.stored("1001") == original
-    [line] = [line for line in log_lines(caplog) if line["level"] == "WARNING"]
+    [line] = [line for line in log_lines(caplog) if line["level"] == "WARN"]
     assert line["failure"] == "permanent"
     assert line["reason"].startswith("conflict: orderId '1001' is already stored with different content")
     assert line["order_id"] == "1001"
@@ -174,7 +174,7 @@ def test_dynamodb_errors_for_some_records_fail_only_those(
     ids = ids_of(event)
     assert failed_ids(response) == {ids["o-1"], ids["o-4"]}
     assert {n for n in range(6) if aws.stored(f"o-{n}")} == {0, 2, 3, 5}
-    warnings = [line for line in log_lines(caplog) if line["level"] == "WARNING"]
+    warnings = [line for line in log_lines(caplog) if line["level"] == "WARN"]
     assert {(line["order_id"], line["failure"]) for line in warnings} == {("o-1", "transient"), ("o-4", "transient")}
     assert all(line["reason"].startswith(error[0]) for line in warnings)
 

@@ -11,7 +11,6 @@ must balance again with every valid order stored.
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import threading
@@ -29,8 +28,9 @@ from rich.table import Table
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import sample_order, to_json
 from orderctl.target import Target
+from sandbox.environment import ExecutionEnvironment
 from sandbox.faults import ACCESS_DENIED, THROTTLED
-from sandbox.lambda_runtime import Handler
+from sandbox.poller import BeforeInvoke
 from sandbox.runner import Sandbox
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -135,21 +135,15 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def _crash_once(at_invocation: int) -> Callable[[Handler], Handler]:
-    """Poller middleware: invocation `at_invocation` handles the first half of its records, then dies."""
-    counter = itertools.count(1)
+def _crash_once(at_invocation: int) -> BeforeInvoke:
+    """Fault hook: invocation `at_invocation` has its execution environment killed while it runs (part of
+    its records may be stored by then), as a crashed Lambda environment fails its batch."""
 
-    def middleware(handler: Handler) -> Handler:
-        def invoke(event: dict[str, Any], context: Any) -> Any:
-            if next(counter) != at_invocation:
-                return handler(event, context)
-            half = event["Records"][: max(1, len(event["Records"]) // 2)]
-            handler({**event, "Records": half}, context)
-            raise RuntimeError(f"injected crash after handling {len(half)} of {len(event['Records'])} records")
+    def before(number: int, environment: ExecutionEnvironment) -> None:
+        if number == at_invocation:
+            threading.Timer(0.05, environment.kill).start()
 
-        return invoke
-
-    return middleware
+    return before
 
 
 def _deliveries(plan: Plan, rng: random.Random) -> tuple[Published, list[str]]:
@@ -288,7 +282,7 @@ def run(plan: Plan, console: Console, progress: Callable[[str], None] | None = N
     say = progress or (lambda message: console.print(f"[dim]{message}[/]"))
     rng = random.Random(plan.seed)
     published, bodies = _deliveries(plan, rng)
-    with Sandbox(PROJECT_DIR, "dev", SOAK_OVERRIDES, middleware=_crash_once(plan.crash_invocation)) as sandbox:
+    with Sandbox(PROJECT_DIR, "dev", SOAK_OVERRIDES, before_invoke=_crash_once(plan.crash_invocation)) as sandbox:
         pipeline = Pipeline(Target("sandbox", dict(sandbox.outputs), sandbox.endpoint.url))
         log_group = sandbox.outputs["logGroupName"]
         faults = sandbox.faults

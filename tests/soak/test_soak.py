@@ -44,13 +44,17 @@ def test_two_pollers_on_one_queue_store_each_order_once_and_lose_none() -> None:
     rng.shuffle(bodies)
     with Sandbox(PROJECT_DIR, "dev", {**SOAK_OVERRIDES, "maximumConcurrency": "4"}) as sandbox:
         [first] = sandbox.pollers
-        second = EventSourcePoller(first.mapping, first.function, first.handler, sandbox.endpoint).start()
+        pool = first.pool.sibling()
+        second = EventSourcePoller(
+            first.mapping, first.function, pool, sandbox.endpoint.session(), sandbox.endpoint.url
+        ).start()
         try:
             pipeline = Pipeline(Target("sandbox", dict(sandbox.outputs), sandbox.endpoint.url))
             pipeline.publish(bodies)
             assert sandbox.wait_until(lambda: first.stats.deleted + second.stats.deleted >= len(bodies), 120)
         finally:
             second.stop()
+            pool.close()
         sandbox.flush_logs()
         stored = {order["orderId"] for order in pipeline.orders()}
         events = sandbox.client("logs").filter_log_events(

@@ -1,0 +1,61 @@
+"""Purpose-built handlers for the execution environment tests; each does one thing Lambda must handle."""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def echo(event, context):
+    return {"event": event, "remaining_ms": context.get_remaining_time_in_millis(), "pid": os.getpid()}
+
+
+def environment(event, context):
+    importable = {}
+    for name in event["modules"]:
+        try:
+            __import__(name)
+            importable[name] = True
+        except ImportError:
+            importable[name] = False
+    return {"environ": dict(os.environ), "path": sys.path, "importable": importable}
+
+
+def spin(event, context):
+    """Needs `cpu_seconds` of CPU time."""
+    end = time.process_time() + event["cpu_seconds"]
+    while time.process_time() < end:
+        pass
+    return "done"
+
+
+def write_forever(event, context):
+    """Appends a line to `path` every 20 ms until stopped."""
+    while True:
+        with open(event["path"], "a") as out:
+            out.write(f"{time.time()}\n")
+        time.sleep(0.02)
+
+
+def overlap(event, context):
+    """Notes its pid and the start and end of its work in the directory its SQS record names."""
+    start = time.time()
+    directory = json.loads(event["Records"][0]["body"])["directory"]
+    time.sleep(0.3)
+    with open(Path(directory) / f"{os.getpid()}-{start}", "w") as out:
+        json.dump({"pid": os.getpid(), "start": start, "end": time.time()}, out)
+    return {"batchItemFailures": []}
+
+
+def unserialisable(event, context):
+    return {"batchItemFailures": [], "when": {1, 2}}
+
+
+def hog(event, context):
+    blocks = [bytearray(1024 * 1024) for _ in range(event["mb"])]
+    return len(blocks)
+
+
+def boom(event, context):
+    raise ValueError("the handler failed on purpose")

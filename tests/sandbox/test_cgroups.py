@@ -1,0 +1,67 @@
+"""The cgroup v1 helper: Lambda's CPU share and memory limit hold for a real child process."""
+
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from sandbox.cgroups import Cgroup, cgroups_unavailable, lambda_cpu_share
+
+needs_cgroups = pytest.mark.skipif(cgroups_unavailable() is not None, reason=f"{cgroups_unavailable()}")
+
+
+def test_cpu_share_is_memory_over_1769_mb():
+    assert lambda_cpu_share(1769) == 1.0
+    assert lambda_cpu_share(256) == pytest.approx(0.1447, abs=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        lambda_cpu_share(0)
+
+
+@pytest.fixture
+def group_name():
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@needs_cgroups
+def test_cpu_quota_bounds_a_busy_child(group_name):
+    group = Cgroup.create(group_name, cpu_share=0.05, memory_mb=None)
+    try:
+        spin = "import time\nend = time.monotonic() + 0.5\nwhile time.monotonic() < end: pass"
+        subprocess.run(group.wrap([sys.executable, "-S", "-c", spin]), check=True, timeout=10)
+        used = group.cpu_time_seconds()
+        # 0.5 s of wall clock at 5% of one CPU: about 25 ms (plus start-up), far from the 0.5 s unbounded.
+        assert 0 < used < 0.15
+    finally:
+        group.remove()
+
+
+@needs_cgroups
+def test_over_its_memory_a_child_is_killed(group_name):
+    group = Cgroup.create(group_name, cpu_share=None, memory_mb=32)
+    try:
+        hog = "blocks = [bytearray(16 * 1024 * 1024) for _ in range(8)]"
+        result = subprocess.run(group.wrap([sys.executable, "-S", "-c", hog]), timeout=10, check=False)
+        assert result.returncode == -signal.SIGKILL
+        assert group.oom_killed()
+        assert group.peak_memory_bytes() >= 30 * 1024 * 1024
+    finally:
+        group.remove()
+
+
+@needs_cgroups
+def test_remove_kills_what_is_left(group_name):
+    group = Cgroup.create(group_name, cpu_share=0.5, memory_mb=64)
+    child = subprocess.Popen(group.wrap([sys.executable, "-S", "-c", "import time; time.sleep(60)"]))
+    try:
+        for _ in range(500):
+            if child.pid in group.pids():
+                break
+            subprocess.run(["sleep", "0.01"], check=True)
+        assert group.pids() == [child.pid]
+        group.remove()
+        assert child.wait(timeout=5) == -signal.SIGKILL
+        assert not group.dirs["memory"].exists()
+    finally:
+        child.kill()
