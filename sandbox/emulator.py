@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import urllib.request
 from dataclasses import dataclass
@@ -10,8 +11,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
+from werkzeug.serving import WSGIRequestHandler, make_server
 
+# "0" turns HTTP keep-alive off (the benchmark measures both); any other value, or none, keeps it on.
+KEEP_ALIVE_VARIABLE = "ORDERS_EMULATOR_KEEP_ALIVE"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
@@ -50,13 +54,35 @@ class Endpoint:
         }
 
 
-class Emulator:
-    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one."""
+class KeepAliveRequestHandler(WSGIRequestHandler):
+    """HTTP/1.1: a connection serves many requests, so an SDK client does not pay a TCP connect per call
+    (werkzeug's default, HTTP/1.0, closes the connection after every response)."""
 
-    def __init__(self, region: str, port: int | None = None) -> None:
+    protocol_version = "HTTP/1.1"
+
+
+class _KeepAliveMotoServer(ThreadedMotoServer):
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def keep_alive_default() -> bool:
+    return os.environ.get(KEEP_ALIVE_VARIABLE, "1") != "0"
+
+
+class Emulator:
+    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one; with keep_alive (the
+    default, or from ORDERS_EMULATOR_KEEP_ALIVE), its connections serve many requests."""
+
+    def __init__(self, region: str, port: int | None = None, *, keep_alive: bool | None = None) -> None:
         self.port = port or free_port()
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
+        server = _KeepAliveMotoServer if self.keep_alive else ThreadedMotoServer
+        self._server = server(ip_address="127.0.0.1", port=self.port, verbose=False)
 
     def start(self) -> Endpoint:
         if port_in_use(self.port):
