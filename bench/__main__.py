@@ -38,7 +38,7 @@ def run_suite(name: str, quick: bool) -> None:
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps({"results": results, "checks": checks}, indent=2) + "\n")
     console.print(f"\n## {name} ({results['seconds']:.0f} s)\n", markup=False)
-    console.print(suite.report(results), markup=False, highlight=False)
+    console.print(suite.report(results), markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:
