@@ -32,7 +32,7 @@ from bench.checks import Check, at_least, at_most
 from bench.pricing import MEMORY_SIZES_MB, PRICE_PER_GB_SECOND, PRICING_PAGE, PowerSetting, recommend
 from bench.worker import BATCH, BATCH_UTILITY
 from sandbox.cgroups import Cgroup, cgroups_unavailable, lambda_cpu_share
-from sandbox.emulator import KeepAliveRequestHandler
+from sandbox.http_keep_alive import KeepAliveRequestHandler
 from sandbox.program import Project
 
 SUITE = "handler"

@@ -11,8 +11,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import DomainDispatcherApplication, ThreadedMotoServer, create_backend_app
-from werkzeug.serving import WSGIRequestHandler, make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from sandbox.http_keep_alive import KeepAliveRequestHandler
 
 # "0" turns HTTP keep-alive off (the benchmark measures both); any other value, or none, keeps it on.
 KEEP_ALIVE_VARIABLE = "ORDERS_EMULATOR_KEEP_ALIVE"
@@ -52,13 +55,6 @@ class Endpoint:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
         }
-
-
-class KeepAliveRequestHandler(WSGIRequestHandler):
-    """HTTP/1.1: a connection serves many requests, so an SDK client does not pay a TCP connect per call
-    (werkzeug's default, HTTP/1.0, closes the connection after every response)."""
-
-    protocol_version = "HTTP/1.1"
 
 
 class _KeepAliveMotoServer(ThreadedMotoServer):
