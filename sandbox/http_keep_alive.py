@@ -10,7 +10,7 @@ services) falls back to werkzeug's own handling, which closes the connection.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
@@ -31,7 +31,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             self.close_connection = True
             return
         environ = self.make_environ()
-        body = LimitedStream(self.rfile, int(environ.get("CONTENT_LENGTH") or 0))
+        body = LimitedStream(cast(IO[bytes], self.rfile), int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = body
         started: list[Any] = []
 
