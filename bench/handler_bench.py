@@ -11,6 +11,7 @@ earlier than 10 ms after its request arrived: the round trip to a table in the s
 from __future__ import annotations
 
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -68,6 +69,7 @@ class RoundTripDelay:
 @contextmanager
 def dynamodb_table() -> Iterator[tuple[str, RoundTripDelay]]:
     """moto on a free loopback port with one orders table; yields the endpoint and the delay to set."""
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # no line per request
     delay = RoundTripDelay(DomainDispatcherApplication(create_backend_app), 0.0)
     server = make_server("127.0.0.1", 0, delay, threaded=True, request_handler=KeepAliveRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="bench-dynamodb", daemon=True)
