@@ -39,6 +39,7 @@ def _handler_results(ours_ms: float, seeds_ms: float, ours_cpu: float, import_ms
         "cgroups_unavailable": None,
         "configured_memory_mb": {"dev": 256, "prod": 256},
         "latency_ms": latency,
+        "latency_mean_ms": latency,
         "cpu_memory_mb": 256,
         "cpu_ms_per_order": {"bare": 1.0, "ours": ours_cpu, "seeds": 1.1},
         "batch_import_ms": {"full_cpu_wall": import_ms, "full_cpu_cpu": import_ms, "share_wall": import_ms * 7},
