@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_a_suite_that_crashes_fails_the_run(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_tree_memory_counts_child_processes() -> None:
-    alone = sandbox_bench.tree_rss_mb(__import__("os").getpid())
+    alone = sandbox_bench.tree_rss_mb(os.getpid())
     child = subprocess.Popen(
         [
             sys.executable,
@@ -125,7 +126,7 @@ def test_tree_memory_counts_child_processes() -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "ok\n"
-        assert sandbox_bench.tree_rss_mb(__import__("os").getpid()) - alone > 60
+        assert sandbox_bench.tree_rss_mb(os.getpid()) - alone > 60
     finally:
         child.kill()
         child.wait()
