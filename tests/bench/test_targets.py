@@ -94,7 +94,7 @@ def test_make_bench_exits_non_zero_when_a_suite_misses_a_target(
         (tmp_path / f"{name}.json").write_text(json.dumps({"results": {}, "checks": [missed]}))
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(bench_main.subprocess, "run", suite_in_a_fresh_interpreter)
+    monkeypatch.setattr(subprocess, "run", suite_in_a_fresh_interpreter)
     monkeypatch.setattr(sys, "argv", ["bench"])
     with pytest.raises(SystemExit) as exit_:
         bench_main.main()
