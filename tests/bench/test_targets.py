@@ -103,7 +103,7 @@ def test_make_bench_exits_non_zero_when_a_suite_misses_a_target(
 
 def test_a_suite_that_crashes_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_main, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(bench_main.subprocess, "run", lambda command, check: subprocess.CompletedProcess(command, 1))
+    monkeypatch.setattr(subprocess, "run", lambda command, check: subprocess.CompletedProcess(command, 1))
     monkeypatch.setattr(sys, "argv", ["bench", "handler"])
     with pytest.raises(SystemExit) as exit_:
         bench_main.main()
