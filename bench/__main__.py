@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs: a smoke test of the benchmarks")
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # one suite, here
     arguments = parser.parse_args()
+    # A terminated run still unwinds: its workers are killed and their cgroups removed (finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     suites = arguments.suites or list(SUITES)
     if arguments.in_process:
         [name] = suites
