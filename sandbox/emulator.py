@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
@@ -57,10 +57,17 @@ class Endpoint:
         }
 
 
-class _KeepAliveMotoServer(ThreadedMotoServer):
+class _Server(ThreadedMotoServer):
+    """moto's threaded server; with keep_alive, a connection serves many requests (sandbox/http_keep_alive.py)."""
+
+    def __init__(self, ip_address: str, port: int, keep_alive: bool) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self._keep_alive = keep_alive
+
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveRequestHandler)
+        handler = KeepAliveRequestHandler if self._keep_alive else MotoRequestHandler
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=handler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -77,8 +84,7 @@ class Emulator:
         self.port = port or free_port()
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
         self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
-        server = _KeepAliveMotoServer if self.keep_alive else ThreadedMotoServer
-        self._server = server(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = _Server("127.0.0.1", self.port, self.keep_alive)
 
     def start(self) -> Endpoint:
         if port_in_use(self.port):

@@ -1,4 +1,4 @@
-"""An HTTP/1.1 request handler for werkzeug's development server that keeps connections alive.
+"""An HTTP/1.1 request handler for moto's server (werkzeug's) that keeps connections alive.
 
 werkzeug (3.x) always answers `Connection: close` and then drains the socket, because Python's
 http.server cannot tell where a request body ends. moto's server inherits that, so every SDK call to
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import IO, Any, cast
 
-from werkzeug.serving import WSGIRequestHandler
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.wsgi import LimitedStream
 
 IDLE_SECONDS = 30  # an idle connection is closed, so its thread ends even if the client never closes it
 
 
-class KeepAliveRequestHandler(WSGIRequestHandler):
+class KeepAliveRequestHandler(MotoRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
     # On a reused connection, Nagle's algorithm would hold the body (written after the headers) until the
