@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import urllib.request
 from collections.abc import Callable
@@ -15,6 +16,10 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from sandbox.http_keep_alive import KeepAliveRequestHandler
+
+# "0" turns HTTP keep-alive off (the benchmark measures both); any other value, or none, keeps it on.
+KEEP_ALIVE_VARIABLE = "ORDERS_EMULATOR_KEEP_ALIVE"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
@@ -63,28 +68,44 @@ Middleware = Callable[[WsgiApp], WsgiApp]
 
 
 class _Server(ThreadedMotoServer):
-    """moto's threaded server, its WSGI app wrapped (fault injection answers some requests itself)."""
+    """moto's threaded server, its WSGI app wrapped (fault injection answers some requests itself); with
+    keep_alive, a connection serves many requests (sandbox/http_keep_alive.py)."""
 
-    def __init__(self, ip_address: str, port: int, middleware: Middleware | None) -> None:
+    def __init__(self, ip_address: str, port: int, middleware: Middleware | None, keep_alive: bool) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self._middleware = middleware
+        self._keep_alive = keep_alive
 
     def _server_entry(self) -> None:
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         if self._middleware is not None:
             app = self._middleware(app)
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        handler = KeepAliveRequestHandler if self._keep_alive else MotoRequestHandler
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=handler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
 
-class Emulator:
-    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one."""
+def keep_alive_default() -> bool:
+    return os.environ.get(KEEP_ALIVE_VARIABLE, "1") != "0"
 
-    def __init__(self, region: str, port: int | None = None, middleware: Middleware | None = None) -> None:
+
+class Emulator:
+    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one; with keep_alive (the
+    default, or from ORDERS_EMULATOR_KEEP_ALIVE), its connections serve many requests."""
+
+    def __init__(
+        self,
+        region: str,
+        port: int | None = None,
+        middleware: Middleware | None = None,
+        *,
+        keep_alive: bool | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
-        self._server = _Server("127.0.0.1", self.port, middleware)
+        self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
+        self._server = _Server("127.0.0.1", self.port, middleware, self.keep_alive)
 
     def start(self) -> Endpoint:
         if port_in_use(self.port):
