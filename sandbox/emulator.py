@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import threading
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from flask import Flask, Response, request
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
+UNSUPPORTED = "UnsupportedOperation"  # what AWS answers for an operation a service does not offer
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass(frozen=True)
@@ -50,30 +50,87 @@ class Endpoint:
         }
 
 
+def _unsupported(error: NotImplementedError) -> Response:
+    """An action moto lacks, answered as AWS answers an operation it does not offer (a 400 with a code)
+    instead of moto's bare HTML 500, which a client cannot tell from a crash."""
+    message = str(error)
+    if "json" in (request.content_type or ""):
+        body = json.dumps({"__type": UNSUPPORTED, "message": message})
+        headers = {"x-amzn-query-error": f"{UNSUPPORTED};Sender", "x-amzn-ErrorType": UNSUPPORTED}
+        return Response(body, status=400, content_type="application/x-amz-json-1.0", headers=headers)
+    error_xml = f"<Error><Type>Sender</Type><Code>{UNSUPPORTED}</Code><Message>{message}</Message></Error>"
+    body = f"<ErrorResponse>{error_xml}</ErrorResponse>"
+    return Response(body, status=400, content_type="text/xml")
+
+
+def _backend_app(service: str) -> Flask:
+    app = create_backend_app(service)
+    app.register_error_handler(NotImplementedError, _unsupported)
+    return app
+
+
 class Emulator:
-    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one."""
+    """moto's server bound to loopback, on the given port or one the system picks. The socket is bound in
+    the caller's thread, so a taken port is an OSError at once (moto's ThreadedMotoServer binds in its
+    thread and would wait forever)."""
 
     def __init__(self, region: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.region = region
+        self.requested_port = port or 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._endpoint: Endpoint | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            raise RuntimeError("the emulator is not started")
+        return self._endpoint
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.url.rsplit(":", 1)[1])
 
     def start(self) -> Endpoint:
-        if port_in_use(self.port):
-            raise OSError(f"port {self.port} on 127.0.0.1 is already in use; choose another with --port")
         # Neither a line per request nor a traceback per action moto lacks: the client gets the error anyway.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-        self._server.start()
+        app = DomainDispatcherApplication(_backend_app)
+        listening = socket.socket()
+        try:
+            listening.bind(("127.0.0.1", self.requested_port))
+            listening.listen(128)
+        except OSError as error:
+            listening.close()
+            raise OSError(
+                f"port {self.requested_port} on 127.0.0.1 is not available ({error.strerror}); "
+                "choose another with --port"
+            ) from None
+        with listening:  # werkzeug serves a duplicate of this socket
+            server = make_server(
+                "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=listening.fileno()
+            )
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        self._endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", self.region)
         self.reset()
-        return self.endpoint
+        return self._endpoint
 
     def reset(self) -> None:
         """Empties the emulator. moto keeps its state per process, not per server: without this, a second
         sandbox in one process would find the first one's resources."""
-        request = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        reset = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=10) as response:
             response.read()
 
     def stop(self) -> None:
-        self.reset()
-        self._server.stop()
+        if self._server is None:
+            return
+        try:
+            self.reset()
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -19,10 +20,56 @@ from sandbox.poller import EventSourcePoller, Middleware
 from sandbox.program import Project
 
 OUTPUTS_FILE = "outputs.json"
+LOCK_FILE = "sandbox.lock"  # held (flock) for the sandbox's life; holds its pid, for `orderctl sandbox down`
 
 
 class SandboxBusy(RuntimeError):  # noqa: N818 (reads as the state it reports)
     """moto keeps one state per process: a second sandbox would wipe the first one's resources."""
+
+
+class StateDirError(RuntimeError):
+    """The state directory cannot be used: not writable, or another sandbox holds it."""
+
+
+def claim_state_dir(state_dir: Path) -> int:
+    """Creates `state_dir`, proves it writable and locks it for this process: returns the lock's fd.
+    Checked before anything is deployed, so a bad directory costs nothing."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StateDirError(
+            f"cannot use state dir {state_dir}: {error.strerror}; choose another with --state-dir"
+        ) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(descriptor)
+        raise StateDirError(
+            f"another sandbox (pid {holder}) is running with state dir {state_dir}; "
+            "stop it (orderctl sandbox down) or choose another --state-dir"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
+def state_dir_holder(state_dir: Path) -> int | None:
+    """The pid of the sandbox holding `state_dir`, or None when no sandbox holds it."""
+    try:
+        descriptor = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        return None  # we got the lock: nobody holds it
+    finally:
+        os.close(descriptor)
 
 
 class Sandbox:
@@ -47,7 +94,6 @@ class Sandbox:
         self.config = self.project.stack_config(stack, overrides)
         self.region = self.config.get("aws:region", "us-east-1")
         self.emulator = Emulator(self.region, port)
-        self.endpoint: Endpoint = self.emulator.endpoint
         self.state_dir = state_dir
         self.echo_logs = echo_logs
         self.middleware = middleware
@@ -58,6 +104,11 @@ class Sandbox:
         self.logs: FunctionLogs | None = None
         self._saved_environment: dict[str, str] | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._lock: int | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.emulator.endpoint
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -71,9 +122,11 @@ class Sandbox:
                 f"a sandbox is already running in this process at {Sandbox._running.endpoint.url}; moto keeps "
                 "one state per process, so a second one would wipe the first: stop it first"
             )
-        Sandbox._running = self
-        self.emulator.start()
         try:
+            if self.state_dir is not None:
+                self._lock = claim_state_dir(self.state_dir)
+            self.emulator.start()
+            Sandbox._running = self  # only once it runs: a failed start leaves the process free
             self._start_in_emulator()
         except BaseException:
             self.stop()
@@ -97,7 +150,6 @@ class Sandbox:
             poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware)
             self.pollers.append(poller.start())
         if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
             outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
             (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
 
@@ -118,16 +170,26 @@ class Sandbox:
         }
 
     def stop(self) -> None:
-        for poller in self.pollers:
-            poller.stop()
-        self.pollers = []
-        if self.logs is not None:
-            self.logs.detach()
-            self.logs = None
-        self.faults.uninstall()
-        if self.state_dir is not None:
-            (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
-        self.emulator.stop()
+        """Undoes whatever start() got to, each step even when an earlier one fails."""
+        try:
+            for poller in self.pollers:
+                poller.stop()
+        finally:
+            self.pollers = []
+            try:
+                if self.logs is not None:
+                    self.logs.detach()
+            finally:
+                self.logs = None
+                try:
+                    self.faults.uninstall()
+                    if self.state_dir is not None and self._lock is not None:
+                        (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
+                    self.emulator.stop()
+                finally:
+                    self._release()
+
+    def _release(self) -> None:
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)
@@ -135,6 +197,9 @@ class Sandbox:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
         if Sandbox._running is self:
             Sandbox._running = None
 
