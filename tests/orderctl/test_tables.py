@@ -16,7 +16,9 @@ def _render(table: object, width: int = 80) -> str:
     with console.capture() as captured:
         console.print(table)
     text = captured.get()
-    assert all(line.rstrip()[-1:] in "│┃┐┓┤┥┨┫┩┘┛" for line in text.splitlines() if line.strip()[:1] in "│┃┌┏├┡└┗"), text
+    assert all(line.rstrip()[-1:] in "│┃┐┓┤┥┨┫┩┘┛" for line in text.splitlines() if line.strip()[:1] in "│┃┌┏├┡└┗"), (
+        text
+    )
     return text
 
 
