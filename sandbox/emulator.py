@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from flask import Flask, Response, request
+from moto.backends import SERVICE_NAMES
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -63,7 +64,7 @@ def _unsupported(error: NotImplementedError) -> Response:
     return Response(body, status=400, content_type="text/xml")
 
 
-def _backend_app(service: str) -> Flask:
+def _backend_app(service: SERVICE_NAMES) -> Flask:
     app = create_backend_app(service)
     app.register_error_handler(NotImplementedError, _unsupported)
     return app
