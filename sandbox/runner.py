@@ -170,24 +170,37 @@ class Sandbox:
         }
 
     def stop(self) -> None:
-        """Undoes whatever start() got to, each step even when an earlier one fails."""
-        try:
-            for poller in self.pollers:
-                poller.stop()
-        finally:
-            self.pollers = []
+        """Undoes whatever start() got to: every step runs even when an earlier one fails; the first
+        failure is raised at the end."""
+        failures: list[Exception] = []
+        for step in (
+            self._stop_pollers,
+            self._detach_logs,
+            self.faults.uninstall,
+            self._remove_outputs,
+            self.emulator.stop,
+            self._release,
+        ):
             try:
-                if self.logs is not None:
-                    self.logs.detach()
-            finally:
-                self.logs = None
-                try:
-                    self.faults.uninstall()
-                    if self.state_dir is not None and self._lock is not None:
-                        (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
-                    self.emulator.stop()
-                finally:
-                    self._release()
+                step()
+            except Exception as failure:  # noqa: BLE001 (kept, raised once the rest is undone)
+                failures.append(failure)
+        if failures:
+            raise failures[0]
+
+    def _stop_pollers(self) -> None:
+        pollers, self.pollers = self.pollers, []
+        for poller in pollers:
+            poller.stop()
+
+    def _detach_logs(self) -> None:
+        logs, self.logs = self.logs, None
+        if logs is not None:
+            logs.detach()
+
+    def _remove_outputs(self) -> None:
+        if self.state_dir is not None and self._lock is not None:  # never another sandbox's outputs
+            (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
 
     def _release(self) -> None:
         if self._saved_environment is not None:
