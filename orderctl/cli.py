@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from functools import wraps
 from pathlib import Path
@@ -25,6 +27,7 @@ from contract import outputs
 from orderctl.errors import OrderctlError
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import problem_with, sample_order, to_json
+from orderctl.tables import dead_letters_table, orders_table, receives
 from orderctl.target import DEFAULT_STATE_DIR, resolve
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -119,10 +122,11 @@ def _sandbox_errors() -> Iterator[None]:
 
     from sandbox.deploy import DeployError
     from sandbox.program import StackConfigError
+    from sandbox.runner import StateDirError
 
     try:
         yield
-    except (DeployError, StackConfigError, pulumi.RunError) as error:
+    except (DeployError, StackConfigError, StateDirError, pulumi.RunError) as error:
         raise OrderctlError(" ".join(str(error).split())) from None
 
 
@@ -149,14 +153,19 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
     from sandbox.runner import Sandbox
 
     console = _console()
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     overrides = _parse_config(settings)
+    # Until it is ready, SIGINT and SIGTERM interrupt the start (KeyboardInterrupt: start() undoes what it
+    # did, and the exit is 130); once it serves, they ask it to stop.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    console.print(f"deploying stack {stack} into the sandbox (state dir {state_dir}) …")
+    stopping = threading.Event()
     with (
         _sandbox_errors(),
         Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs) as running,
     ):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
         assert running.deployment is not None
         for warning in running.deployment.warnings:
             console.print(f"warning: {warning}")
@@ -165,6 +174,47 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
         stopping.wait()
         console.print("stopping")
     console.print("stopped")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+@sandbox.command("down")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_STATE_DIR, show_default=True
+)
+@click.option("--timeout", type=click.FloatRange(1, 600), default=60, show_default=True, help="seconds to wait")
+def sandbox_down(state_dir: Path, timeout: float) -> None:
+    """Stop the sandbox serving STATE_DIR (one started in the background): SIGTERM, then wait for it to exit."""
+    from sandbox.runner import state_dir_holder
+
+    pid = state_dir_holder(state_dir)
+    if pid is None:
+        raise OrderctlError(f"no sandbox is running with state dir {state_dir}")
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while state_dir_holder(state_dir) == pid or _alive(pid):
+        if time.monotonic() > deadline:
+            raise OrderctlError(f"the sandbox (pid {pid}) did not stop within {timeout:.0f} s")
+        time.sleep(0.1)
+    _console().print(f"stopped the sandbox (pid {pid}) with state dir {state_dir}")
+
+
+def _alive(pid: int) -> bool:
+    """Still running: an exited process its parent has not reaped yet (a zombie) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @cli.command()
@@ -257,17 +307,12 @@ def orders_get(connect: Connect, order_id: str) -> None:
 def orders_list(connect: Connect, limit: int, as_json: bool) -> None:
     """List stored orders."""
     pipeline = connect()
+    found = pipeline.orders(limit)
     if as_json:
-        click.echo(_json(pipeline.orders(limit)))
+        click.echo(_json(found))
         return
-    table = Table("orderId", "userId", "status", "quantity", "totalAmount", "received", "stored")
-    for order in pipeline.orders(limit):
-        meta = order.get("_pipeline", {})
-        cells = [order.get(name) for name in ("orderId", "userId", "status", "quantity", "totalAmount")]
-        table.add_row(
-            *("" if c is None else str(c) for c in cells), meta.get("receivedAt", ""), meta.get("storedAt", "")
-        )
-    _console().print(table)
+    total = pipeline.order_count() if len(found) == limit else None
+    _console().print(orders_table(found, total if total is not None and total > len(found) else None))
 
 
 @cli.group()
@@ -284,28 +329,14 @@ def dlq_list(connect: Connect, as_json: bool) -> None:
     if as_json:
         click.echo(_json([_dead_letter_json(letter) for letter in letters]))
         return
-    table = Table(
-        "message", "order", "receives", "first failure", "last failure", "reason", title=f"{len(letters)} in the DLQ"
-    )
-    for letter in letters:
-        first = letter.attempts[0].at if letter.attempts else None
-        last = letter.attempts[-1].at if letter.attempts else None
-        table.add_row(
-            letter.message_id,
-            letter.order_text[:60],
-            str(max((a.number for a in letter.attempts), default=letter.receive_count)),
-            first.isoformat(timespec="seconds") if first else "",
-            last.isoformat(timespec="seconds") if last else "",
-            letter.reason or "(no failure logged)",
-        )
-    _console().print(table)
+    _console().print(dead_letters_table(letters))
 
 
 def _dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
     return {
         "messageId": letter.message_id,
         "order": letter.order_text,
-        "receiveCount": letter.receive_count,
+        "receiveCount": receives(letter),  # when dead-lettered, as the table shows
         "sentAt": letter.sent_at.isoformat() if letter.sent_at else None,
         "attempts": [
             {"attempt": a.number, "at": a.at.isoformat() if a.at else None, "failure": a.failure, "reason": a.reason}

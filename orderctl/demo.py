@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -127,7 +128,18 @@ def run_demo(console: Console, project_dir: Path, stack: str, orders: int, seed:
             settled=all_stored and all_settled,
         )
         _show(console, dead, checks, _latencies(list(stored.values())), elapsed)
+    console.print(next_steps(shutil.which("orderctl") is not None))
     return all(check.ok for check in checks)
+
+
+def next_steps(on_path: bool) -> str:
+    """How to go on with orderctl: `make demo` installs it in .venv, which is not on PATH."""
+    run = "orderctl" if on_path else ".venv/bin/orderctl"
+    activate = "" if on_path else " (or `source .venv/bin/activate`, then plain `orderctl`)"
+    return (
+        f"Next: `{run} sandbox up &` serves the sandbox, `{run} publish --sample 50`, `{run} dlq list` and "
+        f"`{run} status` operate it, `{run} sandbox down` stops it{activate}."
+    )
 
 
 def _dead(dead: list[DeadLetter], reason_prefix: str) -> list[DeadLetter]:

@@ -90,11 +90,14 @@ def _order_text(body: str) -> str:
         return body
 
 
+# What AWS (and the sandbox's emulator) answer for an operation the service does not offer.
+UNSUPPORTED_CODES = frozenset({"UnsupportedOperation", "InvalidAction"})
+
+
 def _unsupported(error: ClientError) -> bool:
-    """The service lacks the action (moto: HTTP 500 'not implemented'), as opposed to a refusal."""
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    code = error.response.get("Error", {}).get("Code", "")
-    return status >= 500 or code in {"UnsupportedOperation", "InvalidAction", "NotImplemented"}
+    """The service lacks the action, as opposed to a refusal or a failure (a 5xx is retried by the SDK's
+    standard retry mode, then reported: it may have started a task, so moving by hand could double it)."""
+    return error.response.get("Error", {}).get("Code", "") in UNSUPPORTED_CODES
 
 
 class Pipeline:
@@ -161,6 +164,18 @@ class Pipeline:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found
+
+    def order_count(self) -> int:
+        """How many orders the table holds, counted (DescribeTable's ItemCount lags by hours on AWS)."""
+        dynamodb = self._client("dynamodb")
+        request: dict[str, Any] = {"TableName": self.target.output(outputs.TABLE_NAME), "Select": "COUNT"}
+        count = 0
+        while True:
+            page = dynamodb.scan(**request)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # the dead-letter queue
 
@@ -231,7 +246,7 @@ class Pipeline:
         but never loses one."""
         if limit is None:
             try:
-                self.target.client("sqs", retries={"max_attempts": 1}).start_message_move_task(
+                self._sqs.start_message_move_task(
                     SourceArn=self.target.output(outputs.DEAD_LETTER_QUEUE_ARN),
                     DestinationArn=self.target.output(outputs.QUEUE_ARN),
                 )
@@ -306,7 +321,7 @@ class Pipeline:
         """Cold starts, read as an operator reads them on AWS: the log group's REPORT records that carry an
         init duration; and the sandbox poller's receive and delete errors, from its CloudWatch metrics."""
         logs = self._client("logs")
-        group = self.target.output("logGroupName")
+        group = self.target.output(outputs.LOG_GROUP_NAME)
         cold_starts = 0
         for phrase in ("Init Duration", "initDurationMs"):  # the Text and the JSON log format
             request: dict[str, Any] = {"logGroupName": group, "filterPattern": f'"{phrase}"'}
@@ -318,7 +333,7 @@ class Pipeline:
                 request["nextToken"] = page["nextToken"]
         rows = [("cold starts (REPORT records with an init duration)", str(cold_starts))]
         if self.target.endpoint is not None:
-            function = self.target.output("functionName")
+            function = self.target.output(outputs.FUNCTION_NAME)
             for metric, label in (
                 (RECEIVE_ERRORS_METRIC, "receive errors"),
                 (DELETE_FAILURES_METRIC, "failed deletes"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
+import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +14,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from flask import Flask, Response, request
+from moto.backends import SERVICE_NAMES
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from moto.server import ThreadedMotoServer
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.http_keep_alive import KeepAliveRequestHandler
 
@@ -23,17 +26,13 @@ KEEP_ALIVE_VARIABLE = "ORDERS_EMULATOR_KEEP_ALIVE"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
+UNSUPPORTED = "UnsupportedOperation"  # what AWS answers for an operation a service does not offer
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass(frozen=True)
@@ -63,27 +62,27 @@ class Endpoint:
         }
 
 
+def _unsupported(error: NotImplementedError) -> Response:
+    """An action moto lacks, answered as AWS answers an operation it does not offer (a 400 with a code)
+    instead of moto's bare HTML 500, which a client cannot tell from a crash."""
+    message = str(error)
+    if "json" in (request.content_type or ""):
+        body = json.dumps({"__type": UNSUPPORTED, "message": message})
+        headers = {"x-amzn-query-error": f"{UNSUPPORTED};Sender", "x-amzn-ErrorType": UNSUPPORTED}
+        return Response(body, status=400, content_type="application/x-amz-json-1.0", headers=headers)
+    error_xml = f"<Error><Type>Sender</Type><Code>{UNSUPPORTED}</Code><Message>{message}</Message></Error>"
+    body = f"<ErrorResponse>{error_xml}</ErrorResponse>"
+    return Response(body, status=400, content_type="text/xml")
+
+
+def _backend_app(service: SERVICE_NAMES) -> Flask:
+    app = create_backend_app(service)
+    app.register_error_handler(NotImplementedError, _unsupported)
+    return app
+
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
 Middleware = Callable[[WsgiApp], WsgiApp]
-
-
-class _Server(ThreadedMotoServer):
-    """moto's threaded server, its WSGI app wrapped (fault injection answers some requests itself); with
-    keep_alive, a connection serves many requests (sandbox/http_keep_alive.py)."""
-
-    def __init__(self, ip_address: str, port: int, middleware: Middleware | None, keep_alive: bool) -> None:
-        super().__init__(ip_address=ip_address, port=port, verbose=False)
-        self._middleware = middleware
-        self._keep_alive = keep_alive
-
-    def _server_entry(self) -> None:
-        app: WsgiApp = DomainDispatcherApplication(create_backend_app)
-        if self._middleware is not None:
-            app = self._middleware(app)
-        handler = KeepAliveRequestHandler if self._keep_alive else MotoRequestHandler
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=handler)
-        self._server_ready_event.set()
-        self._server.serve_forever()
 
 
 def keep_alive_default() -> bool:
@@ -91,8 +90,11 @@ def keep_alive_default() -> bool:
 
 
 class Emulator:
-    """moto's ThreadedMotoServer bound to loopback, on the given port or a free one; with keep_alive (the
-    default, or from ORDERS_EMULATOR_KEEP_ALIVE), its connections serve many requests."""
+    """moto's server bound to loopback, on the given port or one the system picks. The socket is bound in
+    the caller's thread, so a taken port is an OSError at once (moto's ThreadedMotoServer binds in its
+    thread and would wait forever). `middleware` wraps the WSGI app (fault injection answers some requests
+    itself); with keep_alive (the default, or from ORDERS_EMULATOR_KEEP_ALIVE), a connection serves many
+    requests (sandbox/http_keep_alive.py)."""
 
     def __init__(
         self,
@@ -102,27 +104,65 @@ class Emulator:
         *,
         keep_alive: bool | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
+        self.region = region
+        self.middleware = middleware
         self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
-        self._server = _Server("127.0.0.1", self.port, middleware, self.keep_alive)
+        self.requested_port = port or 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._endpoint: Endpoint | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            raise RuntimeError("the emulator is not started")
+        return self._endpoint
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.url.rsplit(":", 1)[1])
 
     def start(self) -> Endpoint:
-        if port_in_use(self.port):
-            raise OSError(f"port {self.port} on 127.0.0.1 is already in use; choose another with --port")
         # Neither a line per request nor a traceback per action moto lacks: the client gets the error anyway.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-        self._server.start()
+        app: WsgiApp = DomainDispatcherApplication(_backend_app)
+        if self.middleware is not None:
+            app = self.middleware(app)
+        handler = KeepAliveRequestHandler if self.keep_alive else MotoRequestHandler
+        listening = socket.socket()
+        try:
+            listening.bind(("127.0.0.1", self.requested_port))
+            listening.listen(128)
+        except OSError as error:
+            listening.close()
+            raise OSError(
+                f"port {self.requested_port} on 127.0.0.1 is not available ({error.strerror}); "
+                "choose another with --port"
+            ) from None
+        with listening:  # werkzeug serves a duplicate of this socket
+            server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler, fd=listening.fileno())
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
+        self._endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", self.region)
         self.reset()
-        return self.endpoint
+        return self._endpoint
 
     def reset(self) -> None:
         """Empties the emulator. moto keeps its state per process, not per server: without this, a second
         sandbox in one process would find the first one's resources."""
-        request = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        reset = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=10) as response:
             response.read()
 
     def stop(self) -> None:
-        self.reset()
-        self._server.stop()
+        if self._server is None:
+            return
+        try:
+            self.reset()
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = self._thread = None

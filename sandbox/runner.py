@@ -3,7 +3,9 @@ function in execution environments of their own (processes running AWS's runtime
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sys
 import tempfile
 import time
@@ -25,10 +27,56 @@ from sandbox.program import Project, stack_config
 OUTPUTS_FILE = "outputs.json"
 RUNTIME_LIBRARIES_DIR = "lambda-runtime"
 _told_about_cgroups = False  # "say so once": the first sandbox of a process tells why limits are off
+LOCK_FILE = "sandbox.lock"  # held (flock) for the sandbox's life; holds its pid, for `orderctl sandbox down`
 
 
 class SandboxBusy(RuntimeError):  # noqa: N818 (reads as the state it reports)
     """moto keeps one state per process: a second sandbox would wipe the first one's resources."""
+
+
+class StateDirError(RuntimeError):
+    """The state directory cannot be used: not writable, or another sandbox holds it."""
+
+
+def claim_state_dir(state_dir: Path) -> int:
+    """Creates `state_dir`, proves it writable and locks it for this process: returns the lock's fd.
+    Checked before anything is deployed, so a bad directory costs nothing."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StateDirError(
+            f"cannot use state dir {state_dir}: {error.strerror}; choose another with --state-dir"
+        ) from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(descriptor)
+        raise StateDirError(
+            f"another sandbox (pid {holder}) is running with state dir {state_dir}; "
+            "stop it (orderctl sandbox down) or choose another --state-dir"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    return descriptor
+
+
+def state_dir_holder(state_dir: Path) -> int | None:
+    """The pid of the sandbox holding `state_dir`, or None when no sandbox holds it."""
+    try:
+        descriptor = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        return None  # we got the lock: nobody holds it
+    finally:
+        os.close(descriptor)
 
 
 class Sandbox:
@@ -56,7 +104,6 @@ class Sandbox:
         # The emulator answers the functions' writes with these faults; tests add rules to it.
         self.faults = DynamoFaults()
         self.emulator = Emulator(self.region, port, middleware=lambda app: faulty_dynamodb(app, self.faults))
-        self.endpoint: Endpoint = self.emulator.endpoint
         self.state_dir = state_dir
         self.echo_logs = echo_logs
         self.before_invoke = before_invoke
@@ -68,6 +115,11 @@ class Sandbox:
         self.shipper: LogShipper | None = None
         self.limits_off: str | None = None  # why environments run without CPU and memory limits, if they do
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._lock: int | None = None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.emulator.endpoint
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -81,9 +133,11 @@ class Sandbox:
                 f"a sandbox is already running in this process at {Sandbox._running.endpoint.url}; moto keeps "
                 "one state per process, so a second one would wipe the first: stop it first"
             )
-        Sandbox._running = self
-        self.emulator.start()
         try:
+            if self.state_dir is not None:
+                self._lock = claim_state_dir(self.state_dir)
+            self.emulator.start()
+            Sandbox._running = self  # only once it runs: a failed start leaves the process free
             self._start_in_emulator()
         except BaseException:
             self.stop()
@@ -135,7 +189,6 @@ class Sandbox:
             )
             self.pollers.append(poller.start())
         if self.state_dir is not None:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
             outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
             (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
 
@@ -155,25 +208,52 @@ class Sandbox:
         return Path(self._scratch.name) / "functions"
 
     def stop(self) -> None:
-        for poller in self.pollers:
+        """Undoes whatever start() got to: every step runs even when an earlier one fails; the first
+        failure is raised at the end."""
+        failures: list[Exception] = []
+        for step in (
+            self._stop_pollers,
+            self._detach_logs,
+            self.faults.uninstall,
+            self._remove_outputs,
+            self.emulator.stop,
+            self._release,
+        ):
+            try:
+                step()
+            except Exception as failure:  # noqa: BLE001 (kept, raised once the rest is undone)
+                failures.append(failure)
+        if failures:
+            raise failures[0]
+
+    def _stop_pollers(self) -> None:
+        pollers, self.pollers = self.pollers, []
+        for poller in pollers:
             poller.stop()
-        self.pollers = []
         for pool in self.pools.values():
             pool.close()
         self.pools = {}
-        if self.shipper is not None:
-            self.shipper.close()
-            self.shipper = None
+
+    def _detach_logs(self) -> None:
+        shipper, self.shipper = self.shipper, None
+        if shipper is not None:
+            shipper.close()
         if self.deployment is not None:
             for function in self.deployment.functions.values():
                 if function.code_dir.exists():
                     make_writable(function.code_dir)  # so the next deploy can replace it
-        if self.state_dir is not None:
+
+    def _remove_outputs(self) -> None:
+        if self.state_dir is not None and self._lock is not None:  # never another sandbox's outputs
             (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
-        self.emulator.stop()
+
+    def _release(self) -> None:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
         if Sandbox._running is self:
             Sandbox._running = None
 

@@ -32,6 +32,7 @@ class Mutation:
 INFRA = "tests/infra tests/security"
 HANDLER = "tests/handler"
 E2E = "tests/e2e/test_pipeline.py tests/sandbox"
+DEPLOY_GUARDS = "tests/e2e/test_deploy_guards.py"  # the policy check refuses a program there
 
 # fmt: off
 MUTATIONS = [
@@ -64,20 +65,39 @@ MUTATIONS = [
     # the sandbox
     Mutation("sandbox/poller.py", 'return [message for message in batch if message["MessageId"] not in failed]', "return batch", E2E),
     Mutation("sandbox/poller.py", "return None  # an empty or unknown id", "continue  # an empty or unknown id", E2E),
-    Mutation("sandbox/policy_check.py", "if not any(allows_topic(", "if False and not any(allows_topic(", E2E),
+    Mutation("sandbox/policy_check.py", "if not any(allows_topic(", "if False and not any(allows_topic(", DEPLOY_GUARDS),
     Mutation("orderctl/pipeline.py", "if done:\n                self._sqs.delete_message_batch", "if False:\n                self._sqs.delete_message_batch", E2E),
 ]
 # fmt: on
 
 
-def passes(tests: str, work: Path) -> bool:
-    finished = subprocess.run(
+def run_tests(tests: str, work: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests.split()],
         cwd=work,
         capture_output=True,
+        text=True,
         check=False,
     )
-    return finished.returncode == 0
+
+
+def passes(tests: str, work: Path) -> bool:
+    return run_tests(tests, work).returncode == 0
+
+
+def check_baselines(mutations: list[Mutation], work: Path) -> None:
+    """Each test selection must pass on the unmutated copy: otherwise every mutation would look caught."""
+    for tests in dict.fromkeys(mutation.tests for mutation in mutations):
+        began = time.monotonic()
+        finished = run_tests(tests, work)
+        if finished.returncode != 0:
+            tail = "\n".join(finished.stdout.strip().splitlines()[-15:])
+            print(tail)
+            raise SystemExit(
+                f"baseline failed: `pytest {tests}` fails without any mutation (exit {finished.returncode}); "
+                "fix the tests first, a mutation run would mean nothing"
+            )
+        print(f"baseline ok   {time.monotonic() - began:5.1f}s pytest {tests}")
 
 
 def check(mutation: Mutation, work: Path) -> tuple[bool, float]:
@@ -104,6 +124,7 @@ def main() -> None:
         shutil.copytree(
             ROOT, work, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".*cache", ".sandbox")
         )
+        check_baselines(chosen, work)
         survivors = []
         for number, mutation in enumerate(chosen, start=1):
             caught, seconds = check(mutation, work)

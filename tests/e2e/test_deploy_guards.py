@@ -4,6 +4,8 @@ Kept apart from the other e2e tests, whose module shares one running sandbox."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,24 @@ def test_a_second_sandbox_in_the_same_process_is_refused_and_the_first_keeps_wor
         assert first.client("dynamodb").describe_table(TableName=table)["Table"]["TableName"] == table
     with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as after:  # once stopped, another may start
         assert after.outputs["tableName"]
+
+
+def test_a_taken_port_fails_the_start_at_once_and_leaves_the_process_free() -> None:
+    with socket.socket() as holder:  # bound, not listening: a connect probe finds the port free, a bind does not
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        outcomes: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES, port=port).start()
+            except BaseException as error:  # noqa: BLE001 (the outcome is the test's subject)
+                outcomes.append(error)
+
+        for _ in range(2):  # the second start must meet the port, not a "busy" process
+            attempt = threading.Thread(target=start, daemon=True)
+            attempt.start()
+            attempt.join(timeout=30)
+            assert not attempt.is_alive(), "the start waited forever on a port it could not bind"
+        assert [type(error) for error in outcomes] == [OSError, OSError]
+        assert f"port {port} on 127.0.0.1 is not available" in str(outcomes[-1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,12 +122,13 @@ def test_an_invalid_order_is_refused_with_the_reason_unless_raw(served: Served) 
 def test_dlq_list_redrive_and_purge(served: Served) -> None:
     orderctl("publish", "--raw", "--order", '{"orderId": "cli-dlq", "quantity": 0}', *served.args())
     listed = eventually(lambda: (r := orderctl("dlq", "list", *served.args())).out.count("cli-dlq") and r, timeout=40)
-    [row] = [line for line in listed.out.splitlines() if "cli-dlq" in line]
-    assert "quantity: must be an integer of at least 1" in row
-    as_json = json.loads(orderctl("dlq", "list", "--json", *served.args()).out)
-    [letter] = [letter for letter in as_json if "cli-dlq" in letter["order"]]
-    assert [attempt["attempt"] for attempt in letter["attempts"]] == [1, 2, 3]
-    assert letter["reason"].startswith("invalid order: quantity")
+    assert "quantity: must be an integer of at least 1" in listed.out
+    for _ in range(2):  # listing receives the messages: the count reported must not grow with it
+        as_json = json.loads(orderctl("dlq", "list", "--json", *served.args()).out)
+        [letter] = [letter for letter in as_json if "cli-dlq" in letter["order"]]
+        assert [attempt["attempt"] for attempt in letter["attempts"]] == [1, 2, 3]
+        assert letter["receiveCount"] == 3
+        assert letter["reason"].startswith("invalid order: quantity")
 
     no = orderctl("dlq", "purge", *served.args())
     assert (no.code, "--yes" in no.err) == (1, True)
@@ -143,13 +145,62 @@ def test_dlq_list_redrive_and_purge(served: Served) -> None:
     assert "alarm orders-dev-dlq-depth" in status.out
 
 
-def test_sigterm_shuts_the_sandbox_down_cleanly(served: Served) -> None:
-    served.process.send_signal(signal.SIGTERM)
-    assert served.process.wait(timeout=30) == 0
+def test_a_second_sandbox_up_on_the_same_state_dir_is_refused_and_the_first_keeps_serving(served: Served) -> None:
+    second = orderctl("sandbox", "up", "--port", str(free_port()), "--state-dir", str(served.state_dir))
+    assert second.code == 1
+    assert second.err.strip().count("\n") == 0, second.err
+    assert f"another sandbox (pid {served.process.pid}) is running with state dir {served.state_dir}" in second.err
+    assert json.loads((served.state_dir / "outputs.json").read_text())["endpoint"] == served.endpoint
+    assert orderctl("status", *served.args()).code == 0
+
+
+def test_sandbox_down_stops_it_cleanly_and_says_so_when_none_runs(served: Served) -> None:
+    down = orderctl("sandbox", "down", "--state-dir", str(served.state_dir))
+    assert down.code == 0, down.err
+    assert f"stopped the sandbox (pid {served.process.pid})" in down.out
+    assert served.process.wait(timeout=30) == 0  # SIGTERM: a clean stop
     assert not (served.state_dir / "outputs.json").exists()
     stopped = orderctl("status", *served.args())
     assert stopped.code == 1
     assert stopped.err.startswith("orderctl: no sandbox is running with state dir")
+    again = orderctl("sandbox", "down", "--state-dir", str(served.state_dir))
+    assert (again.code, again.err.strip()) == (1, f"orderctl: no sandbox is running with state dir {served.state_dir}")
+
+
+def test_ctrl_c_during_the_deploy_stops_promptly_with_130_and_leaves_nothing_running(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*ORDERCTL, "sandbox", "up", "--port", str(port), "--state-dir", str(tmp_path)],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("deploying stack dev"), first
+    eventually((tmp_path / "sandbox.lock").exists, timeout=30)  # the start is under way
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert "ready" not in out
+    assert not (tmp_path / "outputs.json").exists()
+    with socket.socket() as probe:  # the emulator is gone with it
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    down = orderctl("sandbox", "down", "--state-dir", str(tmp_path))  # and the state dir is free
+    assert "no sandbox is running" in down.err
+
+
+def test_an_unusable_state_dir_is_refused_before_anything_is_deployed(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    result = orderctl("sandbox", "up", "--port", str(free_port()), "--state-dir", str(blocker / "state"))
+    assert result.code == 1
+    assert (
+        result.err.strip()
+        == f"orderctl: cannot use state dir {blocker / 'state'}: Not a directory; choose another with --state-dir"
+    )
+    assert "ready" not in result.out
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The soak scenario: every published order is stored exactly once or waits in the DLQ with its reason.
 
-The publisher keeps pace with the pipeline (at most BACKLOG_LIMIT messages queued), as clients do.
+The publisher keeps pace with the pipeline, as clients do: it publishes a chunk only while fewer than
+`Plan.backlog_limit` messages are queued.
 
 Orders are published to the sandbox with 5% malformed, 10% delivered twice and a few conflicting ids,
 while DynamoDB writes are throttled at random (10%), denied outright for a window (a permission
@@ -35,10 +36,6 @@ from sandbox.runner import Sandbox
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 MAX_RECEIVE_COUNT = 3
-# The publisher holds back while this many messages are queued: moto's SQS operations (SNS's deliveries
-# included) scan the whole queue, so a deep one slows everything down, quadratically.
-BACKLOG_LIMIT = 300
-PUBLISH_CHUNK = 50
 # A failed order comes back after 6 s, so the 15 s outage below outlasts three receives of the orders
 # it catches; 5 s is room enough for a batch of ten on a busy emulator (a timeout fails the whole batch).
 SOAK_OVERRIDES = {"functionTimeoutSeconds": "5", "visibilityTimeoutSeconds": "6"}
@@ -61,6 +58,10 @@ class Plan:
     outage_after_seconds: float = 1.0
     outage_seconds: float = 15.0
     crash_invocation: int = 3  # this invocation processes half its batch, then crashes
+    # The publisher holds back while this many messages are queued: moto's SQS operations (SNS's deliveries
+    # included) scan the whole queue, so a deep one slows everything down, quadratically.
+    backlog_limit: int = 300
+    publish_chunk: int = 50
     settle_timeout: float = 300.0
     seed: int = 2026
 
@@ -77,6 +78,14 @@ class Published:
     @property
     def count(self) -> int:
         return len(self.valid) + len(self.malformed) + len(self.conflicting)
+
+
+@dataclass
+class Backpressure:
+    """What the publisher saw: the queue's depth before each chunk, and how often it held back."""
+
+    depths: list[int] = field(default_factory=list)
+    holds: int = 0
 
 
 @dataclass
@@ -118,6 +127,7 @@ class Result:
     orders_per_second: float
     stats: dict[str, int]
     injected: dict[str, int]
+    backpressure: Backpressure
 
     @property
     def balanced(self) -> bool:
@@ -166,10 +176,21 @@ def _deliveries(plan: Plan, rng: random.Random) -> tuple[Published, list[str]]:
     return published, bodies
 
 
-def _publish_with_backpressure(sandbox: Sandbox, pipeline: Pipeline, bodies: list[str], timeout: float) -> None:
-    for start in range(0, len(bodies), PUBLISH_CHUNK):
-        sandbox.wait_until(lambda: pipeline.depths().queue < BACKLOG_LIMIT, timeout, interval=0.25)
-        pipeline.publish(bodies[start : start + PUBLISH_CHUNK])
+def _publish_with_backpressure(sandbox: Sandbox, pipeline: Pipeline, bodies: list[str], plan: Plan) -> Backpressure:
+    """Publishes `plan.publish_chunk` at a time, each only once fewer than `plan.backlog_limit` are queued."""
+    seen = Backpressure()
+    for start in range(0, len(bodies), plan.publish_chunk):
+        depth = pipeline.depths().queue
+        if depth >= plan.backlog_limit:
+            seen.holds += 1
+            if not sandbox.wait_until(
+                lambda: pipeline.depths().queue < plan.backlog_limit, plan.settle_timeout, interval=0.25
+            ):
+                raise RuntimeError(f"the queue stayed at {plan.backlog_limit}+ for {plan.settle_timeout:.0f} s")
+            depth = pipeline.depths().queue
+        seen.depths.append(depth)
+        pipeline.publish(bodies[start : start + plan.publish_chunk])
+    return seen
 
 
 def _settled(sandbox: Sandbox, pipeline: Pipeline) -> bool:
@@ -303,7 +324,7 @@ def run(plan: Plan, console: Console, progress: Callable[[str], None] | None = N
         began = time.monotonic()
         outage_thread = threading.Thread(target=outage, daemon=True)
         outage_thread.start()
-        pipeline.publish(bodies)
+        backpressure = _publish_with_backpressure(sandbox, pipeline, bodies, plan)
 
         # Conflicts are new versions of orders already stored: the first version stored is the one kept.
         def stored_ids() -> list[str]:
@@ -338,6 +359,7 @@ def run(plan: Plan, console: Console, progress: Callable[[str], None] | None = N
         orders_per_second=(published.count + published.duplicate_deliveries) / settled_after,
         stats=stats,
         injected=injected,
+        backpressure=backpressure,
     )
 
 

@@ -25,9 +25,13 @@ pytestmark = pytest.mark.soak
 def test_every_order_is_stored_once_or_dead_lettered_with_its_reason_and_a_redrive_balances_the_ledger() -> None:
     console = Console(width=120, force_terminal=False)
     with console.capture() as captured:
-        result = run(Plan(orders=int(os.environ.get("SOAK_ORDERS", "200"))), console)
+        # A backlog limit below the first chunks' deliveries, so the publisher must hold back at least once.
+        plan = Plan(orders=int(os.environ.get("SOAK_ORDERS", "200")), backlog_limit=40, publish_chunk=40)
+        result = run(plan, console)
         show(result, console)
     assert result.balanced, captured.get()
+    assert result.backpressure.holds >= 1
+    assert max(result.backpressure.depths) < plan.backlog_limit  # never published onto a deeper queue
     first, after_redrive = result.ledgers
     assert next(r for r in first.rows if r.what.startswith("valid orders in the DLQ after")).found > 0, (
         "the outage dead-lettered nothing, so the redrive was not tested"

@@ -1,0 +1,61 @@
+"""`dlq redrive` against the emulator: the fallback only when the service lacks StartMessageMoveTask."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.exceptions import ClientError
+
+from orderctl.pipeline import Pipeline
+from orderctl.target import Target
+from sandbox.emulator import Emulator
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    emulator = Emulator("us-east-1")
+    endpoint = emulator.start()
+    try:
+        sqs = endpoint.client("sqs")
+        outputs = {}
+        for key, name in (("queue", "orders"), ("deadLetterQueue", "orders-dlq")):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            outputs[f"{key}Url"] = url
+            outputs[f"{key}Arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        for number in range(3):
+            sqs.send_message(QueueUrl=outputs["deadLetterQueueUrl"], MessageBody=f'{{"orderId": "{number}"}}')
+        yield Pipeline(Target("emulator", outputs, endpoint.url))
+    finally:
+        emulator.stop()
+
+
+def test_an_unsupported_move_task_falls_back_to_moving_by_hand(pipeline: Pipeline) -> None:
+    result = pipeline.redrive()
+    assert (result.method, result.moved, result.failed) == ("receive, send, delete", 3, 0)
+    assert pipeline.depths().queue_visible == 3
+
+
+class _Body:
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield b"<html><h1>Internal Server Error</h1></html>"
+
+
+def test_a_server_error_is_retried_then_reported_never_taken_for_unsupported(pipeline: Pipeline) -> None:
+    attempts = []
+
+    def fail(request: Any, **_: Any) -> AWSResponse | None:
+        if "StartMessageMoveTask" not in str(request.headers.get("X-Amz-Target", b"")):
+            return None
+        attempts.append(request)
+        return AWSResponse(request.url, 500, HTTPHeaders.from_dict({"Content-Type": "text/html"}), _Body())
+
+    pipeline._sqs.meta.events.register("before-send.sqs", fail)
+    with pytest.raises(ClientError):
+        pipeline.redrive()
+    assert len(attempts) == 4  # the SDK's standard retry mode, as configured: one try and three retries
+    assert pipeline.depths().dlq_visible == 3  # nothing moved by hand beside a task that may have started
