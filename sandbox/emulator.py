@@ -12,6 +12,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from sandbox.iam import Enforcer, Ledger
+
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
@@ -57,6 +59,7 @@ class Emulator:
         self.port = port or free_port()
         self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", region)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.iam_ledger = Ledger()
 
     def start(self) -> Endpoint:
         if port_in_use(self.port):
@@ -64,6 +67,10 @@ class Emulator:
         # Neither a line per request nor a traceback per action moto lacks: the client gets the error anyway.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         self._server.start()
+        # Calls signed with an assumed role's credentials are judged against its policies (sandbox/iam.py).
+        wsgi_server = self._server._server
+        assert wsgi_server is not None
+        wsgi_server.app = Enforcer(wsgi_server.app, self.iam_ledger)
         self.reset()
         return self.endpoint
 
@@ -73,6 +80,7 @@ class Emulator:
         request = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+        self.iam_ledger.clear()
 
     def stop(self) -> None:
         self.reset()
