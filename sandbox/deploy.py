@@ -21,6 +21,7 @@ from typing import Any
 import pulumi
 
 from sandbox.emulator import Endpoint
+from sandbox.iam import judge, role_policies, role_session
 from sandbox.policy_check import undeliverable_subscriptions
 from sandbox.program import Project, run_program
 
@@ -50,6 +51,7 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     log_group: str
+    role_arn: str  # the execution role: the function and its event source poll with its credentials
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class Deployment:
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
 
+
+# What Lambda checks the execution role for before it creates an SQS event source mapping, in its order.
+SQS_POLL_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 
 State = tuple[str, dict[str, Any]]
 Creator = Callable[[pulumi.runtime.MockResourceArgs, str], State]
@@ -285,6 +290,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             timeout_seconds=params["Timeout"],
             memory_mb=params["MemorySize"],
             log_group=logging_config.get("logGroup") or f"/aws/lambda/{name}",
+            role_arn=str(params["Role"]),
         )
         arn = function["FunctionArn"]
         return name, {
@@ -300,6 +306,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
         inputs = args.inputs
         function_arn = self._function_arn(str(inputs["functionName"]))
+        self._check_poll_permissions(args.name, self.functions[function_arn].role_arn, str(inputs["eventSourceArn"]))
         scaling = inputs.get("scalingConfig") or {}
         mapping = MappingSpec(
             id=str(uuid.uuid4()),
@@ -313,6 +320,23 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         )
         self.mappings.append(mapping)
         return mapping.id, {"uuid": mapping.id, "functionArn": function_arn, "state": "Enabled"}
+
+    def _check_poll_permissions(self, mapping: str, role_arn: str, queue_arn: str) -> None:
+        """Lambda refuses CreateEventSourceMapping when the role cannot poll the queue, naming the first
+        action missing (InvalidParameterValueException); so does the sandbox."""
+        policies = list(role_policies(self._client("iam"), role_arn.rsplit("/", 1)[-1]))
+        for action in SQS_POLL_ACTIONS:
+            if not judge(policies, f"sqs:{action}", queue_arn).allowed:
+                raise DeployError(
+                    f"event source mapping '{mapping}' refused, as AWS refuses it (InvalidParameterValueException): "
+                    f"The function execution role does not have permissions to call {action} on SQS "
+                    f"({role_arn} lacks sqs:{action} on {queue_arn})"
+                )
+        # Lambda then reads the queue's attributes with the role, as a poller of its own would.
+        sqs = self.endpoint.client("sqs", role_session(self.endpoint, role_arn))
+        *_, account, queue_name = queue_arn.split(":")
+        url = self._client("sqs").get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
 
     def _function_arn(self, name_or_arn: str) -> str:
         for arn, function in self.functions.items():

@@ -36,6 +36,14 @@ SESSION_NAME = "sandbox-lambda"
 # Services whose resource this module resolves from the request; the pipeline's function uses only these.
 ENFORCED_SERVICES = frozenset({"dynamodb", "sqs", "sns", "logs"})
 
+# Batch operations IAM authorizes as their single-message action (SQS and SNS have no action of their own for them).
+_BATCH_ACTIONS = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sns:PublishBatch": "sns:Publish",
+}
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -230,7 +238,7 @@ class Enforcer:
             return self.app(environ, start_response)
         operation, params = parsed
         key, role_arn = found
-        action = f"{service}:{operation}"
+        action = _BATCH_ACTIONS.get(f"{service}:{operation}", f"{service}:{operation}")
         request = Request(service, operation, params, region, role_arn.split(":")[4])
         policies = key.collect_policies()
         for resource in resources_of(request):

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
 from sandbox.deploy import FunctionSpec, MappingSpec
 from sandbox.emulator import Endpoint
 from sandbox.lambda_runtime import Handler, LambdaContext, sqs_event
@@ -78,6 +80,8 @@ class EventSourcePoller:
         handler: Handler,
         endpoint: Endpoint,
         middleware: Middleware | None = None,
+        *,
+        session: boto3.Session | None = None,
     ) -> None:
         self.mapping = mapping
         self.function = function
@@ -85,7 +89,9 @@ class EventSourcePoller:
         self.endpoint = endpoint
         self.stats = PollerStats()
         self._sqs = endpoint.client("sqs")
-        self._queue_url = self._url_of(mapping.queue_arn)
+        self._queue_url = self._url_of(mapping.queue_arn)  # Lambda knows the URL: no GetQueueUrl with the role
+        # Polls with the execution role's credentials when given them, so the emulator judges every call.
+        self._sqs = endpoint.client("sqs", session)
         # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
         self._slots = threading.BoundedSemaphore(mapping.maximum_concurrency or 1000)
         self._stopping = threading.Event()

@@ -10,9 +10,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+import boto3
+
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
-from sandbox.faults import DynamoFaults, default_session
+from sandbox.faults import DynamoFaults
+from sandbox.iam import role_session
 from sandbox.lambda_runtime import load_handler
 from sandbox.logs import FunctionLogs
 from sandbox.poller import EventSourcePoller, Middleware
@@ -58,6 +61,7 @@ class Sandbox:
         self.logs: FunctionLogs | None = None
         self._saved_environment: dict[str, str] | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._role_sessions: list[boto3.Session] = []
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -87,14 +91,23 @@ class Sandbox:
         self.deployment = deploy(self.project, self.stack, self.config, self.endpoint, code_root)
         functions = self.deployment.functions
         services = {f.environment.get("POWERTOOLS_SERVICE_NAME", f.name): f.log_group for f in functions.values()}
-        self.logs = FunctionLogs.attach(self.endpoint.client("logs"), services, echo=self.echo_logs)
-        self.faults.install(default_session())
+        # Lambda writes a function's logs with its execution role; the in-process log router has one client,
+        # so it carries the role when every function shares one (the pipeline has one function).
+        roles = {f.role_arn for f in functions.values()}
+        logs_session = role_session(self.endpoint, roles.pop()) if len(roles) == 1 else None
+        self.logs = FunctionLogs.attach(self.endpoint.client("logs", logs_session), services, echo=self.echo_logs)
         for mapping in self.deployment.mappings:
             if not mapping.enabled:
                 continue
             function = functions[mapping.function_arn]
+            session = role_session(self.endpoint, function.role_arn)
+            # In-process handlers make their clients from boto3's default session: make it the role's, so
+            # every call the function makes carries the role's credentials and the emulator judges it.
+            boto3.DEFAULT_SESSION = session
+            self._role_sessions.append(session)
+            self.faults.install(session)
             handler = load_handler(function.handler, function.code_dir, self._lambda_environment(function))
-            poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware)
+            poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware, session=session)
             self.pollers.append(poller.start())
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +137,11 @@ class Sandbox:
         if self.logs is not None:
             self.logs.detach()
             self.logs = None
-        self.faults.uninstall()
+        for session in self._role_sessions:
+            self.faults.uninstall(session)
+        if boto3.DEFAULT_SESSION in self._role_sessions:
+            boto3.DEFAULT_SESSION = None  # the next default session reads the environment again
+        self._role_sessions = []
         if self.state_dir is not None:
             (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
         self.emulator.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import infra.policies
 from sandbox.deploy import DeployError
 from sandbox.runner import Sandbox, SandboxBusy
 from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR
@@ -31,3 +32,15 @@ def test_a_second_sandbox_in_the_same_process_is_refused_and_the_first_keeps_wor
         assert first.client("dynamodb").describe_table(TableName=table)["Table"]["TableName"] == table
     with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as after:  # once stopped, another may start
         assert after.outputs["tableName"]
+
+
+@pytest.mark.parametrize("action", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"])
+def test_a_role_that_cannot_poll_the_queue_gets_no_event_source_mapping(
+    action: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = tuple(a for a in infra.policies.QUEUE_ACTIONS if a != action)
+    monkeypatch.setattr(infra.policies, "QUEUE_ACTIONS", kept)
+    with pytest.raises(DeployError) as refused:
+        Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES).start()
+    name = action.split(":")[1]
+    assert f"The function execution role does not have permissions to call {name} on SQS" in str(refused.value)
