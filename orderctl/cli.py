@@ -299,6 +299,42 @@ def status(connect: Connect) -> None:
     _console().print(table)
 
 
+@cli.group()
+def iam() -> None:
+    """What the function's execution role was granted, against what it used (sandbox only)."""
+
+
+@iam.command("report")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
+@targeted
+def iam_report(connect: Connect, as_json: bool) -> None:
+    """Grants of the function's role no call used, and calls it made that were denied (exit 1 if any)."""
+    from sandbox.iam import fetch_ledger, report, role_policies  # loads moto: only when needed
+
+    target = connect().target
+    if target.endpoint is None:
+        raise OrderctlError("the permission ledger is kept by the sandbox's emulator; target a sandbox (--sandbox)")
+    function = target.client("lambda").get_function(FunctionName=target.output("functionName"))
+    role_arn = str(function["Configuration"]["Role"])
+    policies = list(role_policies(target.client("iam"), role_arn.rsplit("/", 1)[-1]))
+    found = report(role_arn, policies, fetch_ledger(target.endpoint))
+    if as_json:
+        click.echo(_json({"role": role_arn, "unused": [vars(g) for g in found.unused],
+                          "denied": [vars(c) for c in found.denied]}))  # fmt: skip
+    else:
+        console = _console()
+        console.print(f"role {role_arn}")
+        unused = Table("grant never used: action", "resource", title=f"{len(found.unused)} unused grant(s)")
+        for grant in found.unused:
+            unused.add_row(grant.action, grant.resource)
+        denied = Table("call denied: action", "resource", "principal", title=f"{len(found.denied)} denied call(s)")
+        for call in found.denied:
+            denied.add_row(call.action, call.resource, call.principal)
+        console.print(unused, denied)
+    if not found.least_privilege:
+        sys.exit(1)
+
+
 def _one_line(error: BaseException) -> str:
     if isinstance(error, EndpointConnectionError):
         return f"cannot reach {error.kwargs.get('endpoint_url')}: is the sandbox running? (orderctl sandbox up)"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from orderctl.cli import cli
 from orderctl.demo import MALFORMED
 from orderctl.samples import SEED_ORDER
 from sandbox.iam import fetch_ledger, report, role_policies
@@ -29,7 +32,13 @@ def _role(running: Running) -> tuple[str, str]:
     return function.role_arn, function.role_arn.rsplit("/", 1)[-1]
 
 
-def test_the_role_grants_exactly_what_the_demo_workload_uses(running: Running) -> None:
+def _orderctl_iam_report(running: Running, tmp_path: Path) -> Any:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({**running.outputs, "endpoint": running.sandbox.endpoint.url}))
+    return CliRunner().invoke(cli, ["iam", "report", "--outputs", str(outputs)], terminal_width=200)
+
+
+def test_the_role_grants_exactly_what_the_demo_workload_uses(running: Running, tmp_path: Path) -> None:
     conflicting = {**SEED_ORDER, "orderId": "iam-conflict"}
     running.publish(SEED_ORDER, conflicting)
     eventually(lambda: running.stored("1001") and running.stored("iam-conflict"))
@@ -42,10 +51,16 @@ def test_the_role_grants_exactly_what_the_demo_workload_uses(running: Running) -
     found = report(role_arn, policies, fetch_ledger(running.sandbox.endpoint.url))
     assert found.denied == []
     assert found.unused == []
+    shown = _orderctl_iam_report(running, tmp_path)
+    assert shown.exit_code == 0, shown.output
+    assert "0 unused grant(s)" in shown.output
+    assert "0 denied call(s)" in shown.output
     running.sandbox.client("sqs").purge_queue(QueueUrl=running.outputs["deadLetterQueueUrl"])
 
 
-def test_without_put_item_each_receive_is_denied_and_the_order_is_dead_lettered(running: Running) -> None:
+def test_without_put_item_each_receive_is_denied_and_the_order_is_dead_lettered(
+    running: Running, tmp_path: Path
+) -> None:
     role_arn, role_name = _role(running)
     iam = running.sandbox.client("iam")
     [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
@@ -70,3 +85,7 @@ def test_without_put_item_each_receive_is_denied_and_the_order_is_dead_lettered(
         iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(granted))
     denied = report(role_arn, [json.dumps(granted)], fetch_ledger(running.sandbox.endpoint.url)).denied
     assert [(c.action, c.resource) for c in denied] == [("dynamodb:PutItem", running.outputs["tableArn"])]
+    shown = _orderctl_iam_report(running, tmp_path)
+    assert shown.exit_code == 1
+    assert "1 denied call(s)" in shown.output
+    assert "dynamodb:PutItem" in shown.output
