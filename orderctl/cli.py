@@ -296,7 +296,16 @@ def status(connect: Connect) -> None:
     table.add_row("orders in the table", f"{now.table_items} (DynamoDB's approximate count)")
     for name, state in now.alarms:
         table.add_row(f"alarm {name}", state)
+    for row in _delivery_rows(connect()):
+        table.add_row(*row)
     _console().print(table)
+
+
+def _delivery_rows(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """SNS drops what a queue policy refuses without telling the publisher: its failure count is the sign."""
+    failed = pipeline.failed_deliveries()
+    hint = " (does the queue policy still allow the topic?)" if failed else ""
+    return [("SNS deliveries failed, 24 h", f"{failed}{hint}")]
 
 
 @cli.group()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -290,6 +290,21 @@ class Pipeline:
         queue = self._depth(self.target.output("queueUrl"))
         dlq = self._depth(self.target.output("deadLetterQueueUrl"))
         return Depths(queue_visible=queue[0], queue_in_flight=queue[1], dlq_visible=dlq[0], dlq_in_flight=dlq[1])
+
+    def failed_deliveries(self, hours: int = 24) -> int:
+        """SNS deliveries from the order topic that failed (a queue policy refusing them, say) in the last hours."""
+        now = datetime.now(UTC)
+        topic = self.target.output("topicArn").rsplit(":", 1)[-1]
+        points = self._client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/SNS",
+            MetricName="NumberOfNotificationsFailed",
+            Dimensions=[{"Name": "TopicName", "Value": topic}],
+            StartTime=now - timedelta(hours=hours),
+            EndTime=now,
+            Period=hours * 3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return int(sum(point["Sum"] for point in points))
 
     def status(self) -> Status:
         table = self._client("dynamodb").describe_table(TableName=self.target.output("tableName"))["Table"]

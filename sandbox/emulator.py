@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from sandbox import sns_delivery
 from sandbox.iam import Enforcer, Ledger
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
@@ -71,6 +72,7 @@ class Emulator:
         wsgi_server = self._server._server
         assert wsgi_server is not None
         wsgi_server.app = Enforcer(wsgi_server.app, self.iam_ledger)
+        sns_delivery.install()  # SNS honours queue policies at publish time (sandbox/sns_delivery.py)
         self.reset()
         return self.endpoint
 
@@ -85,3 +87,4 @@ class Emulator:
     def stop(self) -> None:
         self.reset()
         self._server.stop()
+        sns_delivery.uninstall()

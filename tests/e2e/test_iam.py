@@ -4,6 +4,7 @@ and the seeds' missing-permission story (each write denied, three receives, the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,28 @@ def test_without_put_item_each_receive_is_denied_and_the_order_is_dead_lettered(
     assert shown.exit_code == 1
     assert "1 denied call(s)" in shown.output
     assert "dynamodb:PutItem" in shown.output
+
+
+def test_a_queue_policy_naming_another_topic_gets_no_deliveries_and_status_shows_the_failure(
+    running: Running, tmp_path: Path
+) -> None:
+    sqs, queue_url = running.sandbox.client("sqs"), running.outputs["queueUrl"]
+    policy = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    other_topic = running.outputs["topicArn"] + "-other"
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": policy.replace(running.outputs["topicArn"], other_topic)}
+    )
+    try:
+        failed_before = running.pipeline.failed_deliveries()
+        running.publish({**SEED_ORDER, "orderId": "iam-undelivered"})
+        eventually(lambda: running.pipeline.failed_deliveries() == failed_before + 1)
+        assert running.pipeline.depths().queue == 0
+        assert running.stored("iam-undelivered") is None
+        outputs = tmp_path / "outputs.json"
+        outputs.write_text(json.dumps({**running.outputs, "endpoint": running.sandbox.endpoint.url}))
+        shown = CliRunner().invoke(cli, ["status", "--outputs", str(outputs)], terminal_width=200)
+        assert re.search(rf"SNS deliveries failed, 24 h\s+│ {failed_before + 1} ", shown.output), shown.output
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": policy})
+    running.publish({**SEED_ORDER, "orderId": "iam-delivered"})
+    eventually(lambda: running.stored("iam-delivered"))
