@@ -73,12 +73,23 @@ def cli() -> None:
 @cli.command()
 @click.option("--stack", default="dev", show_default=True, help="the stack whose config the sandbox deploys")
 @click.option("--orders", "count", type=click.IntRange(1, 10_000), default=20, show_default=True, help="sample orders")
-def demo(stack: str, count: int) -> None:
+@click.option(
+    "--scenario",
+    type=click.Choice(["orders", "missing-permission"]),
+    default="orders",
+    show_default=True,
+    help="orders: the sample workload; missing-permission: the seeds' story of a role without dynamodb:PutItem",
+)
+def demo(stack: str, count: int, scenario: str) -> None:
     """Run the whole pipeline offline and show what happened to each order (exit 0 when all is as expected)."""
     from orderctl.demo import run_demo  # the sandbox loads moto and Pulumi: only when needed
+    from orderctl.demo_permission import run_missing_permission
 
     with _sandbox_errors():
-        ok = run_demo(_console(), PROJECT_DIR, stack, count)
+        if scenario == "missing-permission":
+            ok = run_missing_permission(_console(), PROJECT_DIR, stack)
+        else:
+            ok = run_demo(_console(), PROJECT_DIR, stack, count)
     if not ok:
         raise OrderctlError("the demo's outcomes were not all as expected (see the table above)")
 
