@@ -312,5 +312,14 @@ class Pipeline:
         return Status(
             **vars(self.depths()),
             table_items=int(table.get("ItemCount", 0)),
-            alarms=[(alarm["AlarmName"], alarm["StateValue"]) for alarm in alarms.get("MetricAlarms", [])],
+            alarms=[(alarm["AlarmName"], alarm_state(alarm)) for alarm in alarms.get("MetricAlarms", [])],
         )
+
+
+def alarm_state(alarm: dict[str, Any]) -> str:
+    """The state and since when; an alarm never evaluated says so (CloudWatch starts it INSUFFICIENT_DATA)."""
+    if str(alarm.get("StateReason", "")).startswith("Unchecked"):
+        return "not evaluated"
+    since = alarm.get("StateUpdatedTimestamp")
+    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if isinstance(since, datetime) else ""
+    return f"{alarm['StateValue']}{when}"

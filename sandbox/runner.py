@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import boto3
 
+from sandbox.alarms import AlarmEvaluator
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.faults import DynamoFaults
@@ -62,6 +63,7 @@ class Sandbox:
         self._saved_environment: dict[str, str] | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._role_sessions: list[boto3.Session] = []
+        self.alarms: AlarmEvaluator | None = None
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -109,10 +111,19 @@ class Sandbox:
             handler = load_handler(function.handler, function.code_dir, self._lambda_environment(function))
             poller = EventSourcePoller(mapping, function, handler, self.endpoint, self.middleware, session=session)
             self.pollers.append(poller.start())
+        queues = {r.state["name"]: r.state["url"] for r in self.deployment.resources if r.type == "aws:sqs/queue:Queue"}
+        self.alarms = AlarmEvaluator(self.endpoint.client, self.region, queues, self._function_errors).start()
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
             (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
+
+    def _function_errors(self) -> dict[str, int]:
+        """Failed invocations per function, as the runtime counts them: what Lambda reports as Errors."""
+        errors: dict[str, int] = {}
+        for poller in self.pollers:
+            errors[poller.function.name] = errors.get(poller.function.name, 0) + poller.stats.batch_failures
+        return errors
 
     def _code_root(self) -> Path:
         if self.state_dir is not None:
@@ -131,6 +142,9 @@ class Sandbox:
         }
 
     def stop(self) -> None:
+        if self.alarms is not None:
+            self.alarms.stop()
+            self.alarms = None
         for poller in self.pollers:
             poller.stop()
         self.pollers = []
