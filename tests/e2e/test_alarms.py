@@ -74,7 +74,12 @@ def test_a_dead_letter_and_failed_invocations_raise_both_alarms_and_publish_each
         return [json.loads(m["Body"]) for m in messages]
 
     seen: list[dict[str, Any]] = []
-    eventually(lambda: seen.extend(notices()) or len([n for n in seen if n["NewStateValue"] == "ALARM"]) >= 2)
+
+    def both_alarm_notices() -> bool:
+        seen.extend(notices())
+        return len([n for n in seen if n["NewStateValue"] == "ALARM"]) >= 2
+
+    eventually(both_alarm_notices)
     names = {n["AlarmName"] for n in seen if n["NewStateValue"] == "ALARM"}
     assert names == {a["AlarmName"] for a in alarms.values()}
     assert all(n["Trigger"]["Period"] == 60 and n["Trigger"]["EvaluationPeriods"] == 1 for n in seen)
