@@ -128,6 +128,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.resources: list[Declared] = []
         self.functions: dict[str, FunctionSpec] = {}
         self.mappings: list[MappingSpec] = []
+        self.refusals: list[str] = []  # what AWS would refuse to create, reported after the run
         session = endpoint.session()
         self._clients: dict[str, Any] = {}
         self._session = session
@@ -306,7 +307,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
         inputs = args.inputs
         function_arn = self._function_arn(str(inputs["functionName"]))
-        self._check_poll_permissions(args.name, self.functions[function_arn].role_arn, str(inputs["eventSourceArn"]))
+        refusal = self._poll_refusal(args.name, self.functions[function_arn].role_arn, str(inputs["eventSourceArn"]))
+        if refusal:
+            # Reported once the program has run: raising inside the mocks would leave the run's other
+            # registrations pending, to surface in the next deploy of this process.
+            self.refusals.append(refusal)
+            return f"refused-{args.name}", {}
         scaling = inputs.get("scalingConfig") or {}
         mapping = MappingSpec(
             id=str(uuid.uuid4()),
@@ -321,13 +327,13 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.mappings.append(mapping)
         return mapping.id, {"uuid": mapping.id, "functionArn": function_arn, "state": "Enabled"}
 
-    def _check_poll_permissions(self, mapping: str, role_arn: str, queue_arn: str) -> None:
+    def _poll_refusal(self, mapping: str, role_arn: str, queue_arn: str) -> str | None:
         """Lambda refuses CreateEventSourceMapping when the role cannot poll the queue, naming the first
         action missing (InvalidParameterValueException); so does the sandbox."""
         policies = list(role_policies(self._client("iam"), role_arn.rsplit("/", 1)[-1]))
         for action in SQS_POLL_ACTIONS:
             if not judge(policies, f"sqs:{action}", queue_arn).allowed:
-                raise DeployError(
+                return (
                     f"event source mapping '{mapping}' refused, as AWS refuses it (InvalidParameterValueException): "
                     f"The function execution role does not have permissions to call {action} on SQS "
                     f"({role_arn} lacks sqs:{action} on {queue_arn})"
@@ -337,6 +343,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         *_, account, queue_name = queue_arn.split(":")
         url = self._client("sqs").get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        return None
 
     def _function_arn(self, name_or_arn: str) -> str:
         for arn, function in self.functions.items():
@@ -415,7 +422,7 @@ def deploy(project: Project, stack: str, config: Mapping[str, str], endpoint: En
     program_log.propagate = False
     program_log.addHandler(warnings)
     run = run_program(project, stack, config, mocks, logger=program_log)
-    problems = undeliverable_subscriptions(mocks.resources)
+    problems = mocks.refusals + undeliverable_subscriptions(mocks.resources)
     if problems:
         raise DeployError("refused: " + "; ".join(problems))
     return Deployment(

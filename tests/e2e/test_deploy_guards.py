@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-import infra.policies
 from sandbox.deploy import DeployError
 from sandbox.runner import Sandbox, SandboxBusy
 from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR
@@ -34,13 +33,20 @@ def test_a_second_sandbox_in_the_same_process_is_refused_and_the_first_keeps_wor
         assert after.outputs["tableName"]
 
 
-@pytest.mark.parametrize("action", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"])
-def test_a_role_that_cannot_poll_the_queue_gets_no_event_source_mapping(
-    action: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kept = tuple(a for a in infra.policies.QUEUE_ACTIONS if a != action)
-    monkeypatch.setattr(infra.policies, "QUEUE_ACTIONS", kept)
+POLL_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+ROLE_WITHOUT_POLL = Path(__file__).parent / "programs" / "role_without_poll"
+
+
+@pytest.mark.parametrize("action", POLL_ACTIONS)
+def test_a_role_that_cannot_poll_the_queue_gets_no_event_source_mapping(action: str) -> None:
+    granted = ",".join(a for a in POLL_ACTIONS if a != action)
     with pytest.raises(DeployError) as refused:
-        Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES).start()
+        Sandbox(ROLE_WITHOUT_POLL, "dev", {"grantedActions": granted}).start()
     name = action.split(":")[1]
     assert f"The function execution role does not have permissions to call {name} on SQS" in str(refused.value)
+
+
+def test_a_role_that_can_poll_the_queue_gets_its_mapping() -> None:
+    with Sandbox(ROLE_WITHOUT_POLL, "dev") as sandbox:
+        assert sandbox.deployment is not None
+        assert len(sandbox.deployment.mappings) == 1
