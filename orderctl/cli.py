@@ -100,12 +100,23 @@ def cli(debug: bool) -> None:
 @cli.command()
 @click.option("--stack", default="dev", show_default=True, help="the stack whose config the sandbox deploys")
 @click.option("--orders", "count", type=click.IntRange(1, 10_000), default=20, show_default=True, help="sample orders")
-def demo(stack: str, count: int) -> None:
+@click.option(
+    "--scenario",
+    type=click.Choice(["orders", "missing-permission"]),
+    default="orders",
+    show_default=True,
+    help="orders: the sample workload; missing-permission: the seeds' story of a role without dynamodb:PutItem",
+)
+def demo(stack: str, count: int, scenario: str) -> None:
     """Run the whole pipeline offline and show what happened to each order (exit 0 when all is as expected)."""
     from orderctl.demo import run_demo  # the sandbox loads moto and Pulumi: only when needed
+    from orderctl.demo_permission import run_missing_permission
 
     with _sandbox_errors():
-        ok = run_demo(_console(), PROJECT_DIR, stack, count)
+        if scenario == "missing-permission":
+            ok = run_missing_permission(_console(), PROJECT_DIR, stack)
+        else:
+            ok = run_demo(_console(), PROJECT_DIR, stack, count)
     if not ok:
         raise OrderctlError("the demo's outcomes were not all as expected (see the table above)")
 
@@ -389,7 +400,52 @@ def status(connect: Connect) -> None:
         table.add_row(f"alarm {name}", state)
     for what, value in pipeline.runtime_rows():
         table.add_row(what, value)
+    for row in _delivery_rows(pipeline):
+        table.add_row(*row)
     _console().print(table)
+
+
+def _delivery_rows(pipeline: Pipeline) -> list[tuple[str, str]]:
+    """SNS drops what a queue policy refuses without telling the publisher: its failure count is the sign."""
+    failed = pipeline.failed_deliveries()
+    hint = " (does the queue policy still allow the topic?)" if failed else ""
+    return [("SNS deliveries failed, 24 h", f"{failed}{hint}")]
+
+
+@cli.group()
+def iam() -> None:
+    """What the function's execution role was granted, against what it used (sandbox only)."""
+
+
+@iam.command("report")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of tables")
+@targeted
+def iam_report(connect: Connect, as_json: bool) -> None:
+    """Grants of the function's role no call used, and calls it made that were denied (exit 1 if any)."""
+    from sandbox.iam import fetch_ledger, report, role_policies  # loads moto: only when needed
+
+    target = connect().target
+    if target.endpoint is None:
+        raise OrderctlError("the permission ledger is kept by the sandbox's emulator; target a sandbox (--sandbox)")
+    function = target.client("lambda").get_function(FunctionName=target.output(outputs.FUNCTION_NAME))
+    role_arn = str(function["Configuration"]["Role"])
+    policies = list(role_policies(target.client("iam"), role_arn.rsplit("/", 1)[-1]))
+    found = report(role_arn, policies, fetch_ledger(target.endpoint))
+    if as_json:
+        click.echo(_json({"role": role_arn, "unused": [vars(g) for g in found.unused],
+                          "denied": [vars(c) for c in found.denied]}))  # fmt: skip
+    else:
+        console = _console()
+        console.print(f"role {role_arn}")
+        unused = Table("grant never used: action", "resource", title=f"{len(found.unused)} unused grant(s)")
+        for grant in found.unused:
+            unused.add_row(grant.action, grant.resource)
+        denied = Table("call denied: action", "resource", "principal", title=f"{len(found.denied)} denied call(s)")
+        for call in found.denied:
+            denied.add_row(call.action, call.resource, call.principal)
+        console.print(unused, denied)
+    if not found.least_privilege:
+        sys.exit(1)
 
 
 _EXPECTED = (OrderctlError, BotoCoreError, ClientError, OSError)

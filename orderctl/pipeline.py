@@ -308,13 +308,28 @@ class Pipeline:
         dlq = self._depth(self.target.output(outputs.DEAD_LETTER_QUEUE_URL))
         return Depths(queue_visible=queue[0], queue_in_flight=queue[1], dlq_visible=dlq[0], dlq_in_flight=dlq[1])
 
+    def failed_deliveries(self, hours: int = 24) -> int:
+        """SNS deliveries from the order topic that failed (a queue policy refusing them, say) in the last hours."""
+        now = datetime.now(UTC)
+        topic = self.target.output("topicArn").rsplit(":", 1)[-1]
+        points = self._client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/SNS",
+            MetricName="NumberOfNotificationsFailed",
+            Dimensions=[{"Name": "TopicName", "Value": topic}],
+            StartTime=now - timedelta(hours=hours),
+            EndTime=now,
+            Period=hours * 3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return int(sum(point["Sum"] for point in points))
+
     def status(self) -> Status:
         table = self._client("dynamodb").describe_table(TableName=self.target.output(outputs.TABLE_NAME))["Table"]
         alarms = self._client("cloudwatch").describe_alarms(ActionPrefix=self.target.output(outputs.ALARM_TOPIC_ARN))
         return Status(
             **vars(self.depths()),
             table_items=int(table.get("ItemCount", 0)),
-            alarms=[(alarm["AlarmName"], alarm["StateValue"]) for alarm in alarms.get("MetricAlarms", [])],
+            alarms=[(alarm["AlarmName"], alarm_state(alarm)) for alarm in alarms.get("MetricAlarms", [])],
         )
 
     def runtime_rows(self) -> list[tuple[str, str]]:
@@ -353,3 +368,12 @@ class Pipeline:
             Statistics=["Sum"],
         )["Datapoints"]
         return int(sum(point["Sum"] for point in datapoints))
+
+
+def alarm_state(alarm: dict[str, Any]) -> str:
+    """The state and since when; an alarm never evaluated says so (CloudWatch starts it INSUFFICIENT_DATA)."""
+    if str(alarm.get("StateReason", "")).startswith("Unchecked"):
+        return "not evaluated"
+    since = alarm.get("StateUpdatedTimestamp")
+    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if isinstance(since, datetime) else ""
+    return f"{alarm['StateValue']}{when}"

@@ -22,6 +22,7 @@ import pulumi
 
 from contract import resource_types as types
 from sandbox.emulator import Endpoint
+from sandbox.iam import judge, role_policies, role_session
 from sandbox.policy_check import undeliverable_subscriptions
 from sandbox.program import Project, run_program
 
@@ -51,6 +52,7 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     log_group: str
+    role_arn: str  # the execution role: the function and its event source poll with its credentials
     log_format: str = "Text"
     application_log_level: str = "INFO"
     system_log_level: str = "INFO"
@@ -78,6 +80,9 @@ class Deployment:
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
 
+
+# What Lambda checks the execution role for before it creates an SQS event source mapping, in its order.
+SQS_POLL_ACTIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 
 State = tuple[str, dict[str, Any]]
 Creator = Callable[[pulumi.runtime.MockResourceArgs, str], State]
@@ -127,6 +132,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.resources: list[Declared] = []
         self.functions: dict[str, FunctionSpec] = {}
         self.mappings: list[MappingSpec] = []
+        self.refusals: list[str] = []  # what AWS would refuse to create, reported after the run
         session = endpoint.session()
         self._clients: dict[str, Any] = {}
         self._session = session
@@ -289,6 +295,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             timeout_seconds=params["Timeout"],
             memory_mb=params["MemorySize"],
             log_group=logging_config.get("logGroup") or f"/aws/lambda/{name}",
+            role_arn=str(params["Role"]),
             log_format=logging_config.get("logFormat") or "Text",
             application_log_level=logging_config.get("applicationLogLevel") or "INFO",
             system_log_level=logging_config.get("systemLogLevel") or "INFO",
@@ -307,6 +314,12 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def _event_source_mapping(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
         inputs = args.inputs
         function_arn = self._function_arn(str(inputs["functionName"]))
+        refusal = self._poll_refusal(args.name, self.functions[function_arn].role_arn, str(inputs["eventSourceArn"]))
+        if refusal:
+            # Reported once the program has run: raising inside the mocks would leave the run's other
+            # registrations pending, to surface in the next deploy of this process.
+            self.refusals.append(refusal)
+            return f"refused-{args.name}", {}
         scaling = inputs.get("scalingConfig") or {}
         mapping = MappingSpec(
             id=str(uuid.uuid4()),
@@ -320,6 +333,24 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         )
         self.mappings.append(mapping)
         return mapping.id, {"uuid": mapping.id, "functionArn": function_arn, "state": "Enabled"}
+
+    def _poll_refusal(self, mapping: str, role_arn: str, queue_arn: str) -> str | None:
+        """Lambda refuses CreateEventSourceMapping when the role cannot poll the queue, naming the first
+        action missing (InvalidParameterValueException); so does the sandbox."""
+        policies = list(role_policies(self._client("iam"), role_arn.rsplit("/", 1)[-1]))
+        for action in SQS_POLL_ACTIONS:
+            if not judge(policies, f"sqs:{action}", queue_arn).allowed:
+                return (
+                    f"event source mapping '{mapping}' refused, as AWS refuses it (InvalidParameterValueException): "
+                    f"The function execution role does not have permissions to call {action} on SQS "
+                    f"({role_arn} lacks sqs:{action} on {queue_arn})"
+                )
+        # Lambda then reads the queue's attributes with the role, as a poller of its own would.
+        sqs = self.endpoint.client("sqs", role_session(self.endpoint, role_arn))
+        *_, account, queue_name = queue_arn.split(":")
+        url = self._client("sqs").get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        return None
 
     def _function_arn(self, name_or_arn: str) -> str:
         for arn, function in self.functions.items():
@@ -398,7 +429,7 @@ def deploy(project: Project, stack: str, config: Mapping[str, str], endpoint: En
     program_log.propagate = False
     program_log.addHandler(warnings)
     run = run_program(project, stack, config, mocks, logger=program_log)
-    problems = undeliverable_subscriptions(mocks.resources)
+    problems = mocks.refusals + undeliverable_subscriptions(mocks.resources)
     if problems:
         raise DeployError("refused: " + "; ".join(problems))
     return Deployment(

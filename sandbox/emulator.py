@@ -19,10 +19,13 @@ from moto.backends import SERVICE_NAMES
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from sandbox import sns_delivery
 from sandbox.http_keep_alive import KeepAliveRequestHandler
+from sandbox.iam import Enforcer, Ledger
 
 # "0" turns HTTP keep-alive off (the benchmark measures both); any other value, or none, keeps it on.
 KEEP_ALIVE_VARIABLE = "ORDERS_EMULATOR_KEEP_ALIVE"
+
 DUMMY_CREDENTIALS = {"aws_access_key_id": "sandbox", "aws_secret_access_key": "sandbox"}
 # Local calls: no retries on the emulator's own errors, which are final (an unimplemented action, say).
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, max_pool_connections=32)
@@ -111,6 +114,7 @@ class Emulator:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._endpoint: Endpoint | None = None
+        self.iam_ledger = Ledger()
 
     @property
     def endpoint(self) -> Endpoint:
@@ -128,6 +132,9 @@ class Emulator:
         app: WsgiApp = DomainDispatcherApplication(_backend_app)
         if self.middleware is not None:
             app = self.middleware(app)
+        # Calls signed with an assumed role's credentials are judged against its policies before anything
+        # else answers them (sandbox/iam.py), as AWS authorises a request before serving it.
+        app = Enforcer(app, self.iam_ledger)
         handler = KeepAliveRequestHandler if self.keep_alive else MotoRequestHandler
         listening = socket.socket()
         try:
@@ -144,6 +151,7 @@ class Emulator:
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
         self._thread.start()
+        sns_delivery.install()  # SNS honours queue policies at publish time (sandbox/sns_delivery.py)
         self._endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", self.region)
         self.reset()
         return self._endpoint
@@ -154,6 +162,7 @@ class Emulator:
         reset = urllib.request.Request(f"{self.endpoint.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(reset, timeout=10) as response:
             response.read()
+        self.iam_ledger.clear()
 
     def stop(self) -> None:
         if self._server is None:
@@ -166,3 +175,4 @@ class Emulator:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = self._thread = None
+            sns_delivery.uninstall()

@@ -84,6 +84,13 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
     return ids
 
 
+def _url_of(queue_arn: str, endpoint_url: str) -> str:
+    """The queue's URL as the emulator forms it: Lambda knows the queue, so it never calls GetQueueUrl, and
+    the execution role need not be allowed to."""
+    *_, account, name = queue_arn.split(":")
+    return f"{endpoint_url}/{account}/{name}"
+
+
 class EventSourcePoller:
     def __init__(
         self,
@@ -103,17 +110,13 @@ class EventSourcePoller:
         self.stats = PollerStats()
         self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
         self._cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
-        self._queue_url = self._url_of(mapping.queue_arn)
+        self._queue_url = _url_of(mapping.queue_arn, endpoint_url)
         # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
         self._slots = threading.BoundedSemaphore(pool.limit)
         self._stopping = threading.Event()
         self._invocations: list[threading.Thread] = []
         self._numbers = iter(range(1, 2**62))
         self._thread = threading.Thread(target=self._poll, name=f"poller-{function.name}", daemon=True)
-
-    def _url_of(self, queue_arn: str) -> str:
-        *_, account, name = queue_arn.split(":")
-        return str(self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"])
 
     def start(self) -> EventSourcePoller:
         self._thread.start()

@@ -15,11 +15,13 @@ from typing import Any, ClassVar
 
 import boto3
 
+from sandbox.alarms import AlarmEvaluator
 from sandbox.cgroups import cgroups_unavailable
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.environment import EnvironmentPool, FunctionSetup, make_read_only, make_writable, runtime_libraries
 from sandbox.faults import DynamoFaults, faulty_dynamodb
+from sandbox.iam import role_session
 from sandbox.logs import LogConfig, LogShipper
 from sandbox.poller import BeforeInvoke, EventSourcePoller
 from sandbox.program import Project, stack_config
@@ -107,8 +109,9 @@ class Sandbox:
         self.state_dir = state_dir
         self.echo_logs = echo_logs
         self.before_invoke = before_invoke
-        # The credentials each function runs with (default: the emulator's).
-        self.function_session = function_session or (lambda _function: self.endpoint.session())
+        # The credentials each function and its event source run with: by default its execution role's, from
+        # STS AssumeRole in the emulator, as Lambda gets them; the emulator judges every call they sign.
+        self.function_session = function_session or (lambda function: role_session(self.endpoint, function.role_arn))
         self.deployment: Deployment | None = None
         self.pollers: list[EventSourcePoller] = []
         self.pools: dict[str, EnvironmentPool] = {}
@@ -116,6 +119,7 @@ class Sandbox:
         self.limits_off: str | None = None  # why environments run without CPU and memory limits, if they do
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._lock: int | None = None
+        self.alarms: AlarmEvaluator | None = None
 
     @property
     def endpoint(self) -> Endpoint:
@@ -188,6 +192,8 @@ class Sandbox:
                 mapping, function, pool, session, self.endpoint.url, before_invoke=self.before_invoke
             )
             self.pollers.append(poller.start())
+        queues = {r.state["name"]: r.state["url"] for r in self.deployment.resources if r.type == "aws:sqs/queue:Queue"}
+        self.alarms = AlarmEvaluator(self.endpoint.client, self.region, queues, self._function_errors).start()
         if self.state_dir is not None:
             outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
             (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
@@ -201,6 +207,13 @@ class Sandbox:
                 file=sys.stderr,
             )
 
+    def _function_errors(self) -> dict[str, int]:
+        """Failed invocations per function, as the runtime counts them: what Lambda reports as Errors."""
+        errors: dict[str, int] = {}
+        for poller in self.pollers:
+            errors[poller.function.name] = errors.get(poller.function.name, 0) + poller.stats.batch_failures
+        return errors
+
     def _code_root(self) -> Path:
         if self.state_dir is not None:
             return self.state_dir / "functions"
@@ -212,6 +225,7 @@ class Sandbox:
         failure is raised at the end."""
         failures: list[Exception] = []
         for step in (
+            self._stop_alarms,
             self._stop_pollers,
             self._detach_logs,
             self.faults.uninstall,
@@ -225,6 +239,11 @@ class Sandbox:
                 failures.append(failure)
         if failures:
             raise failures[0]
+
+    def _stop_alarms(self) -> None:
+        alarms, self.alarms = self.alarms, None
+        if alarms is not None:
+            alarms.stop()
 
     def _stop_pollers(self) -> None:
         pollers, self.pollers = self.pollers, []

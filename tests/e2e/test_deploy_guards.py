@@ -54,3 +54,22 @@ def test_a_taken_port_fails_the_start_at_once_and_leaves_the_process_free() -> N
             assert not attempt.is_alive(), "the start waited forever on a port it could not bind"
         assert [type(error) for error in outcomes] == [OSError, OSError]
         assert f"port {port} on 127.0.0.1 is not available" in str(outcomes[-1])
+
+
+POLL_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+ROLE_WITHOUT_POLL = Path(__file__).parent / "programs" / "role_without_poll"
+
+
+@pytest.mark.parametrize("action", POLL_ACTIONS)
+def test_a_role_that_cannot_poll_the_queue_gets_no_event_source_mapping(action: str) -> None:
+    granted = ",".join(a for a in POLL_ACTIONS if a != action)
+    with pytest.raises(DeployError) as refused:
+        Sandbox(ROLE_WITHOUT_POLL, "dev", {"grantedActions": granted}).start()
+    name = action.split(":")[1]
+    assert f"The function execution role does not have permissions to call {name} on SQS" in str(refused.value)
+
+
+def test_a_role_that_can_poll_the_queue_gets_its_mapping() -> None:
+    with Sandbox(ROLE_WITHOUT_POLL, "dev") as sandbox:
+        assert sandbox.deployment is not None
+        assert len(sandbox.deployment.mappings) == 1

@@ -1,0 +1,84 @@
+"""Alarms evaluated in the sandbox from emulated metrics, with the program's own periods (scaled down here)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orderctl.demo import MALFORMED
+from orderctl.pipeline import alarm_state
+from sandbox.alarms import TIME_SCALE_VARIABLE
+from sandbox.environment import ExecutionEnvironment
+from sandbox.runner import Sandbox
+from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR, Running, eventually
+
+CRASH = "alarm-crash"
+
+
+def _crash(_number: int, environment: ExecutionEnvironment) -> None:
+    """A fault: every invocation's environment dies as it starts, so each fails whole (Runtime.ExitError), as
+    a crashed Lambda environment fails its batch and counts in the function's Errors."""
+    environment.kill()
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TIME_SCALE_VARIABLE, "0.05")  # 60 s periods last 3 s
+        with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES, before_invoke=_crash) as sandbox:
+            yield Running(sandbox)
+
+
+def _alarms(running: Running) -> dict[str, dict[str, Any]]:
+    found = running.sandbox.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    return {a["MetricName"]: a for a in found}
+
+
+def test_a_dead_letter_and_failed_invocations_raise_both_alarms_and_publish_each_change(running: Running) -> None:
+    sqs, sns = running.sandbox.client("sqs"), running.sandbox.client("sns")
+    topic = running.outputs["alarmTopicArn"]
+    inbox = sqs.create_queue(QueueName="alarm-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    allow = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": inbox_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+            }
+        ]
+    }
+    sqs.set_queue_attributes(QueueUrl=inbox, Attributes={"Policy": json.dumps(allow)})
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn, Attributes={"RawMessageDelivery": "true"})
+    assert {alarm_state(a) for a in _alarms(running).values()} <= {"not evaluated", "OK"}
+
+    running.publish(MALFORMED, {"orderId": CRASH})  # each invocation crashes: Errors, then both dead-lettered
+    alarms: dict[str, dict[str, Any]] = eventually(
+        lambda: (found := _alarms(running)) and all(a["StateValue"] == "ALARM" for a in found.values()) and found,
+        timeout=45,
+    )
+    assert alarm_state(alarms["Errors"]).startswith("ALARM since ")
+
+    def notices() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    seen: list[dict[str, Any]] = []
+
+    def both_alarm_notices() -> bool:
+        seen.extend(notices())
+        return len([n for n in seen if n["NewStateValue"] == "ALARM"]) >= 2
+
+    eventually(both_alarm_notices)
+    names = {n["AlarmName"] for n in seen if n["NewStateValue"] == "ALARM"}
+    assert names == {a["AlarmName"] for a in alarms.values()}
+    assert all(n["Trigger"]["Period"] == 60 and n["Trigger"]["EvaluationPeriods"] == 1 for n in seen)
+
+    eventually(lambda: running.dead_letter(CRASH), timeout=30)
+    sqs.purge_queue(QueueUrl=running.outputs["deadLetterQueueUrl"])
+    eventually(lambda: _alarms(running)["ApproximateNumberOfMessagesVisible"]["StateValue"] == "OK", timeout=30)
