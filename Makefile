@@ -11,12 +11,14 @@ SOAK_ORDERS ?= 2000
 .PHONY: install install-runtime test lint typecheck preflight pytest demo bench soak mutate clean
 
 $(RUNTIME): requirements.txt pyproject.toml
+	@echo "installing the runtime requirements into $(VENV) (Pulumi SDK and AWS provider, boto3, moto, Powertools, awslambdaric: a few hundred MB, one to three minutes the first time)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements.txt
 	$(PIP) --no-deps -e .
 	touch $@
 
 $(DEV): $(RUNTIME) requirements-dev.txt
+	@echo "installing the checkers into $(VENV) (pytest, ruff, mypy, actionlint, pulumi-policy, the AWS CLI: about a minute)"
 	$(PIP) -r requirements-dev.txt
 	touch $@
 

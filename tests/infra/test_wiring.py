@@ -141,7 +141,7 @@ def test_function_runs_the_handler_on_python_312_arm64_with_its_config(dev: Mock
         ["arm64"],
         "handler.app.lambda_handler",
     )
-    assert (inputs["timeout"], inputs["memorySize"]) == (30, 256)
+    assert (inputs["timeout"], inputs["memorySize"]) == (30, 1024)
     assert inputs["loggingConfig"]["logFormat"] == "JSON"
     assert inputs["loggingConfig"]["logGroup"] == dev.one(LOG_GROUP).state["name"]
 
