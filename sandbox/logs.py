@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 _MAX_EVENTS_PER_CALL = 1000
 
 # Lambda's levels, most verbose first (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
@@ -171,7 +173,15 @@ class LogStream:
         self._client = client
         self._pending: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        client.create_log_stream(logGroupName=config.log_group, logStreamName=self.name)
+        # Lambda writes the logs with the execution role: a role that may not is no error for the function,
+        # its lines are lost (as on AWS), and `orderctl iam report` shows the denied calls.
+        self.denied = False
+        try:
+            client.create_log_stream(logGroupName=config.log_group, logStreamName=self.name)
+        except ClientError as error:
+            if not _access_denied(error):
+                raise
+            self.denied = True
 
     def application(self, line: str) -> None:
         """A line the function wrote; in the JSON format, kept only at the configured level."""
@@ -186,12 +196,23 @@ class LogStream:
     def flush(self) -> None:
         with self._lock:
             events, self._pending = self._pending, []
+        if self.denied:
+            return
         for start in range(0, len(events), _MAX_EVENTS_PER_CALL):
-            self._client.put_log_events(
-                logGroupName=self.config.log_group,
-                logStreamName=self.name,
-                logEvents=events[start : start + _MAX_EVENTS_PER_CALL],
-            )
+            try:
+                self._client.put_log_events(
+                    logGroupName=self.config.log_group,
+                    logStreamName=self.name,
+                    logEvents=events[start : start + _MAX_EVENTS_PER_CALL],
+                )
+            except ClientError as error:
+                if not _access_denied(error):
+                    raise
+                return  # lost, as Lambda loses the lines of a role that may not write them
+
+
+def _access_denied(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code", "") in {"AccessDeniedException", "AccessDenied"}
 
 
 class LogShipper:

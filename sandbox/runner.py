@@ -156,7 +156,6 @@ class Sandbox:
         self._tell_about_limits()
         libraries = runtime_libraries(code_root.parent / RUNTIME_LIBRARIES_DIR)
         self.shipper = LogShipper()
-        logs_client = self.endpoint.client("logs")
         echo = (lambda line: print(line, flush=True)) if self.echo_logs else None
         for mapping in self.deployment.mappings:
             if not mapping.enabled:
@@ -184,6 +183,8 @@ class Sandbox:
             )
             # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
             limit = mapping.maximum_concurrency or 1000
+            # Lambda writes the function's logs with its execution role, so the emulator judges those calls too.
+            logs_client = session.client("logs", endpoint_url=self.endpoint.url)
             pool = EnvironmentPool(
                 setup, libraries, self.shipper, logs_client, limit=limit, limits=self.limits_off is None, echo=echo
             )
