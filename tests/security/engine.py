@@ -52,7 +52,7 @@ class FirstPreviewMocks(AwsMocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         if not args.custom:
             return super().new_resource(args)
-        _, computed = self._builders[args.typ](args, physical_name(args))
+        _, computed = self.builders[args.typ](args, physical_name(args))
         inputs = _as_engine_sends(dict(args.inputs))
         state = {**inputs, **{key: UNKNOWN_STRING_VALUE for key in computed if key not in inputs}}
         self.resources.append(Recorded(args.typ, args.name, inputs, state, ""))
