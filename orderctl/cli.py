@@ -167,13 +167,35 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
     overrides = _parse_config(settings)
     # Until it is ready, SIGINT and SIGTERM interrupt the start (KeyboardInterrupt: start() undoes what it
     # did, and the exit is 130); once it serves, they ask it to stop.
+    interrupted = threading.Event()
+
+    def interrupt(*_: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt)
+        signal.signal(signum, interrupt)
     console.print(f"deploying stack {stack} into the sandbox (state dir {state_dir}) …")
+    try:
+        _serve_sandbox(
+            console,
+            Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs),
+            state_dir,
+        )
+    except Exception:
+        # An interrupt that lands inside a library (a lazy import of the AWS provider, say) may surface as
+        # another error once start() has undone itself: it is still the user's Ctrl-C.
+        if interrupted.is_set():
+            raise click.exceptions.Abort from None
+        raise
+    console.print("stopped")
+
+
+def _serve_sandbox(console: Console, sandbox: Any, state_dir: Path) -> None:
     stopping = threading.Event()
     with (
         _sandbox_errors(),
-        Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs) as running,
+        sandbox as running,
     ):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())
@@ -184,11 +206,6 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
         console.print(f"ready {running.endpoint.url}", soft_wrap=True)
         stopping.wait()
         console.print("stopping")
-    console.print("stopped")
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 @sandbox.command("down")

@@ -209,6 +209,11 @@ def _show(
             f"Publish -> stored latency over {len(ms)} orders: p50 {statistics.median(ms):.0f} ms, p99 {p99:.0f} ms; "
             f"whole run {elapsed:.1f} s"
         )
+    print_outcomes(console, checks)
+
+
+def print_outcomes(console: Console, checks: list[Check]) -> None:
+    """The checks as a table: what was expected, what was found, ok or FAILED."""
     outcome = Table(title="Outcomes", title_justify="left")
     for column in ("check", "expected", "found", ""):
         outcome.add_column(column)

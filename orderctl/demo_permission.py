@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.table import Table
 
-from orderctl.demo import DEMO_OVERRIDES, WAIT_SECONDS, Check
+from orderctl.demo import DEMO_OVERRIDES, WAIT_SECONDS, Check, print_outcomes
 from orderctl.pipeline import DeadLetter, Pipeline
 from orderctl.samples import SEED_ORDER, to_json
 from orderctl.target import Target
@@ -83,10 +82,5 @@ def run_missing_permission(console: Console, project_dir: Path, stack: str) -> b
             Check("order stored after the redrive", "yes", "yes" if stored else "no", stored is not None),
             Check("DLQ empty", "0", str(pipeline.depths().dlq), pipeline.depths().dlq == 0),
         ]
-    outcome = Table(title="Outcomes", title_justify="left")
-    for column in ("check", "expected", "found", ""):
-        outcome.add_column(column)
-    for check in checks:
-        outcome.add_row(check.what, check.expected, check.found, "[green]ok[/]" if check.ok else "[red]FAILED[/]")
-    console.print(outcome)
+    print_outcomes(console, checks)
     return all(check.ok for check in checks)

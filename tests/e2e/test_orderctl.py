@@ -181,8 +181,8 @@ def test_ctrl_c_during_the_deploy_stops_promptly_with_130_and_leaves_nothing_run
     assert first.startswith("deploying stack dev"), first
     eventually((tmp_path / "sandbox.lock").exists, timeout=30)  # the start is under way
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=10)
-    assert process.returncode == 130
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 130, err[-2000:]
     assert "ready" not in out
     assert not (tmp_path / "outputs.json").exists()
     with socket.socket() as probe:  # the emulator is gone with it

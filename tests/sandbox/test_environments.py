@@ -220,7 +220,15 @@ def _queue_pair(endpoint: Endpoint, visibility: int = 1) -> tuple[str, str, str]
 
 def _poller(functions: Functions, setup: FunctionSetup, queue_arn: str, concurrency: int, batch: int) -> Any:
     spec = FunctionSpec(
-        setup.name, setup.arn, setup.handler, setup.task_root, {}, int(setup.timeout_seconds), setup.memory_mb, ""
+        setup.name,
+        setup.arn,
+        setup.handler,
+        setup.task_root,
+        {},
+        int(setup.timeout_seconds),
+        setup.memory_mb,
+        "",
+        "arn:aws:iam::123456789012:role/sandbox-test",
     )
     mapping = MappingSpec("m", queue_arn, setup.arn, batch, 0, concurrency, True, True)
     pool = functions.pool(setup, limit=concurrency)
