@@ -177,11 +177,9 @@ def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...]
         signal.signal(signum, interrupt)
     console.print(f"deploying stack {stack} into the sandbox (state dir {state_dir}) …")
     try:
-        _serve_sandbox(
-            console,
-            Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs),
-            state_dir,
-        )
+        with _sandbox_errors():  # a refused config is one line, as any other start failure
+            sandbox = Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs)
+        _serve_sandbox(console, sandbox, state_dir)
     except Exception:
         # An interrupt that lands inside a library (a lazy import of the AWS provider, say) may surface as
         # another error once start() has undone itself: it is still the user's Ctrl-C.
