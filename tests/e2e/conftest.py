@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from orderctl.pipeline import Pipeline
 from orderctl.target import Target
+from sandbox.iam import fetch_ledger, report
 from sandbox.runner import Sandbox
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -65,3 +67,44 @@ def _no_faults_left_over(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "running" in request.fixturenames:
         request.getfixturevalue("running").faults.clear()
+
+
+def role_of(running: Running) -> tuple[str, str]:
+    deployment = running.sandbox.deployment
+    assert deployment is not None
+    [function] = deployment.functions.values()
+    return function.role_arn, function.role_arn.rsplit("/", 1)[-1]
+
+
+@contextmanager
+def without_grant(running: Running, action: str) -> Iterator[None]:
+    """The role's inline policy with `action` taken out, as a variant of the program would deploy it; put
+    back afterwards."""
+    _, role_name = role_of(running)
+    iam = running.sandbox.client("iam")
+    [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    granted = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    without = json.loads(json.dumps(granted))
+    for statement in without["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [a for a in actions if a != action]
+    assert without != granted, f"the role does not grant {action}"
+    iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(without))
+    try:
+        yield
+    finally:
+        iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(granted))
+
+
+def denial_message(role_name: str, action: str, resource: str) -> str:
+    return (
+        f"User: arn:aws:sts::123456789012:assumed-role/{role_name}/sandbox-lambda is not authorized to perform: "
+        f"{action} on resource: {resource}"
+    )
+
+
+def denied_calls(running: Running, since: float) -> list[tuple[str, str]]:
+    """The role's distinct denied calls since `since` (the ledger's clock: time.time())."""
+    role_arn, _ = role_of(running)
+    calls = [call for call in fetch_ledger(running.sandbox.endpoint.url) if call.at >= since]
+    return [(call.action, call.resource) for call in report(role_arn, [], calls).denied]
