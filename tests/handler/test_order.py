@@ -56,6 +56,17 @@ def test_a_different_order_has_a_different_hash(other: str) -> None:
     assert parse_order(other).content_hash != parse_order('{"orderId": "a", "quantity": 2, "total": 10}').content_hash
 
 
+def test_the_hash_is_a_stored_format_and_does_not_change() -> None:
+    # Every stored item keeps its order's hash (_pipeline.orderHash), and a redelivery is told from a conflict by
+    # comparing hashes: a new spelling of the canonical form would turn redeliveries of orders stored before a
+    # deploy into conflicts. Strings with escapes and non-ASCII text, numbers in three spellings, null, true, nesting.
+    text = (
+        '{"orderId": "o-1", "quantity": "2", "items": [{"sku": "KB\\u2603\u00fc", "quantity": 2, "unitPrice": 49.990}], '
+        '"totalAmount": 1E2, "note": null, "gift": true, "tags": {"b": "x\\"y\\n", "a": -0.5}}'
+    )
+    assert parse_order(text).content_hash == "sha256:50145bbe781b2fb0ad9751a5bf031855669908bd68c399d3e6da577b7996c656"
+
+
 INVALID = [
     ("", "body", "JSON"),
     ("{not json", "body", "JSON"),
