@@ -4,14 +4,18 @@
 endpoint, log level), and the worker imports what it runs, at the machine's full CPU (the parent's
 time is what it saves; Lambda's init phase is not what these figures compare). It then says `ready`
 on its protocol stream and waits for `go` on stdin: meanwhile the parent places it in the cgroup with
-the CPU share under test. Then it runs the job and writes one JSON line of results.
+the CPU share under test. Then it runs the job.
 
 Jobs:
 - `batches`: `side` is `ours` (handler.app), `seeds` (bench.seed_baseline) or `bare` (one plain
   boto3 PutItem per order, the floor); each batch is 10 new orders, enveloped by SNS as delivered.
-  Reports each batch's wall time and the process's CPU time over the measured batches.
-- `import`: imports boto3 and Powertools' Logger and Metrics first, then times importing Powertools'
-  batch utility: the cold-start cost the handler avoids.
+  The worker runs `warmup` batches and says `warm`; then, for each `next` line on stdin, runs one
+  batch and writes its wall time and the process's CPU time (every thread) as a JSON line, until
+  stdin closes. The parent steps several workers in turn, so each side's batches meet the same
+  machine (a shared VM's speed drifts within seconds).
+- `import`: after `go` (so in the cgroup, at the share), times the function's init (importing
+  handler.app: boto3, Powertools' Logger and Metrics, the DynamoDB client), then importing Powertools'
+  batch utility on top: the cold-start cost the handler avoids, as a fraction of the init it would join.
 """
 
 from __future__ import annotations
@@ -27,18 +31,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TextIO
 
-import boto3
-from aws_lambda_powertools import Logger, Metrics
-from boto3.dynamodb.types import TypeSerializer
-
 REGION = "us-east-1"
 BATCH = 10
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:123456789012:orders-bench-queue"
 BATCH_UTILITY = "aws_lambda_powertools.utilities.batch"
+HANDLER_MODULE = "handler.app"
 Handler = Callable[[dict[str, Any], Any], Any]
-# Loaded in every worker before its job: the batch utility's import cost is measured on top of these,
-# which the handler imports anyway (and the Lambda runtime provides boto3).
-PRELOADED = (boto3, Logger, Metrics)
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,9 @@ def _context() -> Context:
 
 def _bare_put_handler() -> Handler:
     """The floor: per order, one PutItem of its attributes with a default client, nothing else."""
+    import boto3  # noqa: PLC0415 (imported by the job that needs it: the import job times a fresh init)
+    from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415
+
     client = boto3.client("dynamodb")
     table = os.environ["TABLE_NAME"]
     serialize = TypeSerializer().serialize
@@ -132,7 +133,7 @@ def _bare_put_handler() -> Handler:
 
 def load(side: str) -> Handler:
     if side == "ours":
-        handler: Handler = importlib.import_module("handler.app").lambda_handler
+        handler: Handler = importlib.import_module(HANDLER_MODULE).lambda_handler
         return handler
     if side == "seeds":
         baseline: Handler = importlib.import_module("bench.seed_baseline").lambda_handler
@@ -142,24 +143,29 @@ def load(side: str) -> Handler:
     raise ValueError(f"unknown side {side!r}: ours, seeds or bare")
 
 
-def run_batches(handler: Handler, runs: int, warmup: int) -> dict[str, Any]:
-    events = [sqs_batch_event() for _ in range(warmup + runs)]  # built before the clock starts
-    for event in events[:warmup]:
-        handler(event, _context())
-    wall_ms: list[float] = []
-    cpu_started = time.process_time()
-    for event in events[warmup:]:
-        started = time.perf_counter()
-        handler(event, _context())
-        wall_ms.append((time.perf_counter() - started) * 1000)
-    cpu_seconds = time.process_time() - cpu_started  # every thread of this process
-    return {"wall_ms": wall_ms, "cpu_seconds": cpu_seconds, "orders": runs * BATCH}
+def serve_batches(handler: Handler, warmup: int, protocol: TextIO) -> None:
+    for _ in range(warmup):
+        handler(sqs_batch_event(), _context())
+    protocol.write("warm\n")
+    for _ in sys.stdin:
+        event, context = sqs_batch_event(), _context()  # built before the clock starts
+        cpu_started, started = time.process_time(), time.perf_counter()
+        handler(event, context)
+        wall_ms = (time.perf_counter() - started) * 1000
+        protocol.write(json.dumps({"wall_ms": wall_ms, "cpu_ms": (time.process_time() - cpu_started) * 1000}) + "\n")
 
 
 def time_batch_import() -> dict[str, Any]:
-    cpu_started, started = time.process_time(), time.perf_counter()
+    """The function's init, then the batch utility's import on top of it (wall ms; CPU ms of the latter)."""
+    started = time.perf_counter()
+    importlib.import_module(HANDLER_MODULE)
+    cpu_started, imported = time.process_time(), time.perf_counter()
     importlib.import_module(BATCH_UTILITY)
-    return {"wall_ms": (time.perf_counter() - started) * 1000, "cpu_ms": (time.process_time() - cpu_started) * 1000}
+    return {
+        "init_ms": (imported - started) * 1000,
+        "wall_ms": (time.perf_counter() - imported) * 1000,
+        "cpu_ms": (time.process_time() - cpu_started) * 1000,
+    }
 
 
 def _protocol_stream() -> TextIO:
@@ -179,8 +185,10 @@ def main() -> None:
     protocol.write("ready\n")
     if sys.stdin.readline().strip() != "go":
         raise SystemExit("the benchmark went away before saying go")
-    result = time_batch_import() if handler is None else run_batches(handler, runs=job["runs"], warmup=job["warmup"])
-    protocol.write(json.dumps(result) + "\n")
+    if handler is None:
+        protocol.write(json.dumps(time_batch_import()) + "\n")
+    else:
+        serve_batches(handler, job["warmup"], protocol)
 
 
 if __name__ == "__main__":

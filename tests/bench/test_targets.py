@@ -34,7 +34,7 @@ def test_recommends_the_cheapest_size_that_meets_the_latency_target() -> None:
     assert recommend(settings, lambda s: False).memory_mb == 1024  # none meets it: the cheapest of all
 
 
-def _handler_results(ours_ms: float, seeds_ms: float, ours_cpu: float, import_ms: float) -> dict[str, Any]:
+def _handler_results(ours_ms: float, seeds_ms: float, ours_cpu: float, import_share: float) -> dict[str, Any]:
     latency = {str(m): {"ours": ours_ms, "seeds": seeds_ms} for m in (128, 256, 512)}
     return {
         "cgroups_unavailable": None,
@@ -43,19 +43,24 @@ def _handler_results(ours_ms: float, seeds_ms: float, ours_cpu: float, import_ms
         "latency_mean_ms": latency,
         "cpu_memory_mb": 256,
         "cpu_ms_per_order": {"bare": 1.0, "ours": ours_cpu, "seeds": 1.1},
-        "batch_import_ms": {"full_cpu_wall": import_ms, "full_cpu_cpu": import_ms, "share_wall": import_ms * 7},
+        "batch_import_ms": {
+            "init_ms": 300.0,
+            "batch_ms": 300 * import_share,
+            "batch_cpu_ms": 1.0,
+            "share_of_init": import_share,
+        },
     }
 
 
 def test_handler_checks_fail_on_each_missed_target() -> None:
-    good = handler_bench.checks(_handler_results(ours_ms=30, seeds_ms=120, ours_cpu=1.1, import_ms=45))
+    good = handler_bench.checks(_handler_results(ours_ms=30, seeds_ms=120, ours_cpu=1.1, import_share=0.1))
     assert all(check.passed for check in good)
-    bad = handler_bench.checks(_handler_results(ours_ms=100, seeds_ms=120, ours_cpu=1.5, import_ms=60))
+    bad = handler_bench.checks(_handler_results(ours_ms=100, seeds_ms=120, ours_cpu=1.5, import_share=0.2))
     assert [check.passed for check in bad] == [False, True, False, False]
 
 
 def test_handler_checks_fail_without_the_cpu_share() -> None:
-    results = _handler_results(ours_ms=30, seeds_ms=120, ours_cpu=1.1, import_ms=35) | {
+    results = _handler_results(ours_ms=30, seeds_ms=120, ours_cpu=1.1, import_share=0.1) | {
         "cgroups_unavailable": "no root"
     }
     assert not handler_bench.checks(results)[0].passed

@@ -61,8 +61,9 @@ def test_the_hash_is_a_stored_format_and_does_not_change() -> None:
     # comparing hashes: a new spelling of the canonical form would turn redeliveries of orders stored before a
     # deploy into conflicts. Strings with escapes and non-ASCII text, numbers in three spellings, null, true, nesting.
     text = (
-        '{"orderId": "o-1", "quantity": "2", "items": [{"sku": "KB\\u2603\u00fc", "quantity": 2, "unitPrice": 49.990}], '
-        '"totalAmount": 1E2, "note": null, "gift": true, "tags": {"b": "x\\"y\\n", "a": -0.5}}'
+        '{"orderId": "o-1", "quantity": "2", '
+        '"items": [{"sku": "KB\\u2603\u00fc", "quantity": 2, "unitPrice": 49.990}], "totalAmount": 1E2, '
+        '"note": null, "gift": true, "tags": {"b": "x\\"y\\n", "a": -0.5}}'
     )
     assert parse_order(text).content_hash == "sha256:50145bbe781b2fb0ad9751a5bf031855669908bd68c399d3e6da577b7996c656"
 
