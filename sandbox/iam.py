@@ -185,7 +185,10 @@ def judge(policies: Iterable[Any], action: str, resource: str) -> Verdict:
 
 
 def denial_message(principal: str, action: str, resource: str, explicit_deny: bool) -> str:
-    """AWS's wording. SQS lowercases the action in it, SNS names its service in capitals."""
+    """AWS's wording. SQS lowercases the action in it and names a batch call by its single action, SNS names its
+    service in capitals (code AuthorizationError), as AWS's answers quoted in aws/serverless-application-model#3633
+    ("not authorized to perform: sqs:sendmessage" for SendMessageBatch) and
+    aws-ia/terraform-aws-control_tower_account_factory#151 ("SNS:Publish") read."""
     service, name = action.split(":", 1)
     shown = {"sqs": f"sqs:{name.lower()}", "sns": f"SNS:{name}"}.get(service, action)
     why = (
