@@ -117,6 +117,12 @@ def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int],
     }
     queue_url = sqs.create_queue(QueueName="bench-ceiling", Attributes=copied)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # The stack's queue policy, naming this topic and queue: SNS delivers only what the policy allows (and
+    # evaluating it is part of every delivery's cost).
+    policy = attributes["Policy"].replace(sandbox.outputs["topicArn"], topic)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": policy.replace(attributes["QueueArn"], queue_arn)}
+    )
     raw = sandbox.config.get("order-pipeline:rawMessageDelivery", "false")
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": raw})
     table = "bench-ceiling"
@@ -174,8 +180,12 @@ def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int],
     for consumer in consumers:
         consumer.start()
     publisher.publish(bodies)
-    if not done.wait(timeout=600):
-        raise RuntimeError(f"fair ceiling: only {stored} of {len(bodies)} orders stored after 10 minutes")
+    deadline = time.monotonic() + 600
+    while not done.wait(timeout=1):
+        if publisher.failed_deliveries():
+            raise RuntimeError("fair ceiling: SNS could not deliver to the ceiling's queue (its queue policy?)")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fair ceiling: only {stored} of {len(bodies)} orders stored after 10 minutes")
     elapsed = time.perf_counter() - began
     for consumer in consumers:
         consumer.join()
