@@ -43,10 +43,10 @@ REGION = "us-east-1"
 TABLE = "orders-bench"
 ROUND_TRIP_SECONDS = 0.010
 MEMORY_KEY = "order-pipeline:functionMemoryMb"
-# handler/app.py and docs/processor.md: the batch utility "would add some 7% to the function's init" (a share of
-# the init measured in the same interpreter, so the claim holds on a faster or slower machine than this one).
-CLAIMED_BATCH_IMPORT_SHARE = 0.07
-CLAIM_RANGE = (0.04, 0.12)
+# handler/app.py and docs/processor.md: the batch utility "would add about a tenth to the function's init CPU" (a
+# share of the init measured in the same interpreter, so the claim holds on a faster or slower machine than this).
+CLAIMED_BATCH_IMPORT_SHARE = 0.10
+CLAIM_RANGE = (0.07, 0.13)
 LATENCY_RATIO_TARGET = 3.0  # ours at most a third of the seeds' style
 CPU_RATIO_TARGET = 1.2  # ours at most 1.2x the bare PutItem floor
 SIDES = ("ours", "seeds")
@@ -273,7 +273,8 @@ def _import_once(environment: dict[str, str], cpu_share: float | None) -> dict[s
 
 def batch_import_cost(rounds: int, cpu_share: float | None, progress: Progress, task: Any) -> dict[str, float]:
     """In fresh interpreters at the share: the function's init, and importing Powertools' batch utility on top
-    of it; medians, and the median of each run's ratio of the two."""
+    of it; medians, and the median of each run's ratio of the two in CPU time (wall time at a share depends on
+    where the quota's period falls, not on the work)."""
     environment = function_environment("http://127.0.0.1:9", 256, "INFO")
     _import_once(environment, None)  # writes the bytecode caches: compiling is not measured
     progress.advance(task)
@@ -286,7 +287,8 @@ def batch_import_cost(rounds: int, cpu_share: float | None, progress: Progress, 
         "init_ms": statistics.median(r["init_ms"] for r in runs),
         "batch_ms": statistics.median(r["wall_ms"] for r in runs),
         "batch_cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
-        "share_of_init": statistics.median(r["wall_ms"] / r["init_ms"] for r in runs),
+        "init_cpu_ms": statistics.median(r["init_cpu_ms"] for r in runs),
+        "share_of_init": statistics.median(r["cpu_ms"] / r["init_cpu_ms"] for r in runs),
     }
 
 
@@ -391,8 +393,8 @@ def report(results: dict[str, Any]) -> str:
         f"({cpu['seeds'] / cpu['bare']:.2f}x).",
         "",
         f"Cold start, fresh interpreters at {results['cpu_memory_mb']} MB's share (median): the function's init "
-        f"(importing handler.app: boto3, Logger, Metrics, the DynamoDB client) {imports['init_ms']:.0f} ms; "
-        f"importing `{BATCH_UTILITY}` on top {imports['batch_ms']:.0f} ms ({imports['batch_cpu_ms']:.0f} ms of CPU), "
-        f"{imports['share_of_init']:.0%} more init.",
+        f"(importing handler.app: boto3, Logger, Metrics, the DynamoDB client) {imports['init_ms']:.0f} ms "
+        f"({imports['init_cpu_ms']:.0f} ms of CPU); importing `{BATCH_UTILITY}` on top {imports['batch_ms']:.0f} ms "
+        f"({imports['batch_cpu_ms']:.0f} ms of CPU): {imports['share_of_init']:.0%} more init CPU.",
     ]
     return _rows(power)

@@ -1,8 +1,8 @@
 """Lambda entry point: stores each order of an SQS batch, concurrently, and reports only the records that failed.
 
 Powertools gives the structured logs and the EMF metrics. The batch itself is a bounded thread pool and
-the partial-batch response: Powertools' batch utility would add some 7% to every cold start's init for that
-(`make bench`).
+the partial-batch response: Powertools' batch utility would add about a tenth to every cold start's init CPU
+for that (`make bench`).
 """
 
 from __future__ import annotations
