@@ -38,6 +38,34 @@ def test_cpu_quota_bounds_a_busy_child(group_name):
 
 
 @needs_cgroups
+def test_a_burst_over_the_share_is_paused_within_lambdas_20_ms_slice(group_name):
+    # 8 ms of CPU at a tenth of a CPU, after an idle pause: with Lambda's 20 ms slice (2 ms of CPU each) it
+    # spreads over four slices, at least 60 ms; the kernel's default 100 ms period would let it run through
+    # in one 10 ms quota, at full speed.
+    group = Cgroup.create(group_name, cpu_share=0.1, memory_mb=None)
+    burst = (
+        "import sys, time\n"
+        "sys.stdin.readline()\n"
+        "time.sleep(0.3)\n"
+        "started, cpu = time.monotonic(), time.process_time()\n"
+        "while time.process_time() - cpu < 0.008: pass\n"
+        "print(time.monotonic() - started)\n"
+    )
+    try:
+        child = subprocess.run(
+            group.wrap([sys.executable, "-S", "-c", burst]),
+            input="go\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        assert float(child.stdout) >= 0.045
+    finally:
+        group.remove()
+
+
+@needs_cgroups
 def test_over_its_memory_a_child_is_killed(group_name):
     group = Cgroup.create(group_name, cpu_share=None, memory_mb=32)
     try:
