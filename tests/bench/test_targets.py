@@ -42,7 +42,9 @@ def _handler_results(ours_ms: float, seeds_ms: float, ours_cpu: float, import_sh
         "latency_ms": latency,
         "latency_mean_ms": latency,
         "cpu_memory_mb": 256,
+        "round_trip_ms": 10.0,
         "cpu_ms_per_order": {"bare": 1.0, "ours": ours_cpu, "seeds": 1.1},
+        "cpu_ms_per_order_no_wait": {"bare": 1.0, "ours": 9.9, "seeds": 1.1},  # reported, not checked
         "batch_import_ms": {
             "init_ms": 300.0,
             "batch_ms": 300 * import_share,
