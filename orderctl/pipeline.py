@@ -258,9 +258,13 @@ class Pipeline:
 
     def _move_one_by_one(self, limit: int | None, progress: Progress | None) -> Redrive:
         dlq, queue = self.target.output(outputs.DEAD_LETTER_QUEUE_URL), self.target.output(outputs.QUEUE_URL)
+        # What the DLQ holds now, and no more: a message that fails again comes back while the redrive runs,
+        # and chasing it would cycle forever (StartMessageMoveTask, too, moves the count it started with).
+        found, _ = self._depth(dlq)
+        budget = found if limit is None else min(limit, found)
         moved = failed = 0
-        while limit is None or moved < limit:
-            wanted = SQS_BATCH if limit is None else min(SQS_BATCH, limit - moved)
+        while moved < budget:
+            wanted = min(SQS_BATCH, budget - moved)
             messages = self._sqs.receive_message(
                 QueueUrl=dlq, MaxNumberOfMessages=wanted, VisibilityTimeout=60, WaitTimeSeconds=1,
                 MessageAttributeNames=["All"],

@@ -59,3 +59,23 @@ def test_a_server_error_is_retried_then_reported_never_taken_for_unsupported(pip
         pipeline.redrive()
     assert len(attempts) == 4  # the SDK's standard retry mode, as configured: one try and three retries
     assert pipeline.depths().dlq_visible == 3  # nothing moved by hand beside a task that may have started
+
+
+def test_a_redrive_moves_what_was_in_the_dlq_and_never_chases_what_comes_back(pipeline: Pipeline) -> None:
+    # A poison message fails again at once and is back in the DLQ before the redrive ends: the redrive must stop
+    # after the three it found, as StartMessageMoveTask stops at the count it started with, not cycle forever.
+    sqs = pipeline._sqs
+    queue, dlq = pipeline.target.output("queueUrl"), pipeline.target.output("deadLetterQueueUrl")
+    returned = 0
+
+    def straight_back(**_: Any) -> None:
+        nonlocal returned
+        if returned < 100:  # bounded, so that a redrive that chases them ends and fails the test
+            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+                sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+                returned += 1
+
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", straight_back)
+    result = pipeline.redrive()
+    assert (result.moved, result.failed) == (3, 0)
