@@ -177,6 +177,12 @@ class Worker:
         found: dict[str, float] = json.loads(self._read())
         return found
 
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._child.stdin is not None:
             with contextlib.suppress(OSError):
@@ -200,8 +206,7 @@ def interleaved_batches(
     with contextlib.ExitStack() as stack:
         workers = {}
         for side in sides:
-            workers[side] = Worker(job | {"side": side}, environment, cpu_share)
-            stack.callback(workers[side].close)
+            workers[side] = stack.enter_context(Worker(job | {"side": side}, environment, cpu_share))
             workers[side].warm()  # one at a time: a warm-up is not measured, but it would slow the others'
         for run in range(runs):
             first = run % len(sides)
@@ -272,11 +277,8 @@ def run(progress: Progress, quick: bool = False) -> dict[str, Any]:
 
 
 def _import_once(environment: dict[str, str], cpu_share: float | None) -> dict[str, float]:
-    worker = Worker({"kind": "import"}, environment, cpu_share)
-    try:
+    with Worker({"kind": "import"}, environment, cpu_share) as worker:
         return worker.result()
-    finally:
-        worker.close()
 
 
 def batch_import_cost(rounds: int, cpu_share: float | None, progress: Progress, task: Any) -> dict[str, float]:

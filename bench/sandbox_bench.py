@@ -142,7 +142,6 @@ def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int],
     mapping = sandbox.deployment.mappings[0] if sandbox.deployment else None
     assert mapping is not None, "the stack has no event source mapping"
     topic, queue_url = _ceiling_resources(sandbox)
-    table = CEILING
     stored: set[str] = set()  # order ids: SQS delivers at least once, so a message may come twice
     failures: list[BaseException] = []
     lock = threading.Lock()
@@ -154,7 +153,7 @@ def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int],
             # A second delivery of a stored order is absorbed, as the processor absorbs it.
             with contextlib.suppress(dynamodb_client.exceptions.ConditionalCheckFailedException):
                 dynamodb_client.put_item(
-                    TableName=table, Item=item, ConditionExpression="attribute_not_exists(orderId)"
+                    TableName=CEILING, Item=item, ConditionExpression="attribute_not_exists(orderId)"
                 )
             return str(item["orderId"]["S"])
 

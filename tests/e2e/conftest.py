@@ -96,7 +96,8 @@ def without_grant(running: Running, action: str) -> Iterator[None]:
         iam.put_role_policy(RoleName=role_name, PolicyName=policy_name, PolicyDocument=json.dumps(granted))
 
 
-def denial_message(role_name: str, action: str, resource: str) -> str:
+def expected_denial(role_name: str, action: str, resource: str) -> str:
+    """AWS's denial for the function's session, up to its reason; spelled out here, not taken from sandbox.iam."""
     return (
         f"User: arn:aws:sts::123456789012:assumed-role/{role_name}/sandbox-lambda is not authorized to perform: "
         f"{action} on resource: {resource}"

@@ -24,9 +24,9 @@ from tests.e2e.conftest import (
     E2E_OVERRIDES,
     PROJECT_DIR,
     Running,
-    denial_message,
     denied_calls,
     eventually,
+    expected_denial,
     role_of,
     without_grant,
 )
@@ -97,7 +97,7 @@ def test_without_put_item_each_receive_is_denied_and_the_order_is_dead_lettered(
         assert letter.receive_count >= 3
         denials = [a for a in letter.attempts if "AccessDeniedException" in (a.reason or "")]
         assert len(denials) == 3, letter.attempts
-        assert denial_message(role_name, "dynamodb:PutItem", running.outputs["tableArn"]) in (letter.reason or "")
+        assert expected_denial(role_name, "dynamodb:PutItem", running.outputs["tableArn"]) in (letter.reason or "")
         assert running.stored("iam-denied") is None
     assert denied_calls(running, since) == [("dynamodb:PutItem", running.outputs["tableArn"])]
     shown = _orderctl_iam_report(running, tmp_path)
@@ -117,7 +117,7 @@ def test_without_get_item_a_duplicate_cannot_be_compared_and_is_dead_lettered(ru
         letter: Any = eventually(lambda: running.dead_letter("iam-no-get-item"), timeout=40)
         denials = [a for a in letter.attempts if "AccessDeniedException" in (a.reason or "")]
         assert len(denials) == 3, letter.attempts
-        assert denial_message(role_name, "dynamodb:GetItem", running.outputs["tableArn"]) in (letter.reason or "")
+        assert expected_denial(role_name, "dynamodb:GetItem", running.outputs["tableArn"]) in (letter.reason or "")
     assert denied_calls(running, since) == [("dynamodb:GetItem", running.outputs["tableArn"])]
 
 
@@ -133,7 +133,7 @@ def test_without_change_message_visibility_a_rejected_order_waits_out_its_timeou
         warnings = [
             line["message"] for line in running.log_lines(level="WARN") if "could not expedite" in line["message"]
         ]
-        queue_denial = denial_message(role_name, "sqs:changemessagevisibility", running.outputs["queueArn"])
+        queue_denial = expected_denial(role_name, "sqs:changemessagevisibility", running.outputs["queueArn"])
         assert warnings
         assert all(queue_denial in warning for warning in warnings), warnings
     assert set(denied_calls(running, since)) == {("sqs:ChangeMessageVisibility", running.outputs["queueArn"])}
