@@ -161,48 +161,44 @@ def _parse_config(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--logs", "echo_logs", is_flag=True, help="also print the function's log lines here")
 def sandbox_up(stack: str, port: int, state_dir: Path, settings: tuple[str, ...], echo_logs: bool) -> None:
     """Serve the sandbox until SIGINT or SIGTERM; writes <state-dir>/outputs.json when ready."""
-    from sandbox.runner import Sandbox
+    from sandbox.runner import Sandbox, StartCancelled
 
     console = _console()
     overrides = _parse_config(settings)
-    # Until it is ready, SIGINT and SIGTERM interrupt the start (KeyboardInterrupt: start() undoes what it
-    # did, and the exit is 130); once it serves, they ask it to stop.
-    interrupted = threading.Event()
-
-    def interrupt(*_: object) -> None:
-        interrupted.set()
-        raise KeyboardInterrupt
-
+    # SIGINT and SIGTERM only set this event, never raise: while the sandbox starts, it cancels the start
+    # (start() undoes what it did, and the exit is 130); once it serves, it asks it to stop (exit 0).
+    stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, interrupt)
+        signal.signal(signum, lambda *_: stop_requested.set())
     console.print(f"deploying stack {stack} into the sandbox (state dir {state_dir}) …")
     try:
         with _sandbox_errors():  # a refused config is one line, as any other start failure
-            sandbox = Sandbox(PROJECT_DIR, stack, overrides, port=port, state_dir=state_dir, echo_logs=echo_logs)
-        _serve_sandbox(console, sandbox, state_dir)
-    except Exception:
-        # An interrupt that lands inside a library (a lazy import of the AWS provider, say) may surface as
-        # another error once start() has undone itself: it is still the user's Ctrl-C.
-        if interrupted.is_set():
-            raise click.exceptions.Abort from None
-        raise
+            sandbox = Sandbox(
+                PROJECT_DIR,
+                stack,
+                overrides,
+                port=port,
+                state_dir=state_dir,
+                echo_logs=echo_logs,
+                cancel=stop_requested,
+            )
+        _serve_sandbox(console, sandbox, state_dir, stop_requested)
+    except StartCancelled:
+        raise click.exceptions.Abort from None
     console.print("stopped")
 
 
-def _serve_sandbox(console: Console, sandbox: Any, state_dir: Path) -> None:
-    stopping = threading.Event()
+def _serve_sandbox(console: Console, sandbox: Any, state_dir: Path, stop_requested: threading.Event) -> None:
     with (
         _sandbox_errors(),
         sandbox as running,
     ):
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stopping.set())
         assert running.deployment is not None
         for warning in running.deployment.warnings:
             console.print(f"warning: {warning}")
         console.print(f"outputs: {state_dir / 'outputs.json'}")
         console.print(f"ready {running.endpoint.url}", soft_wrap=True)
-        stopping.wait()
+        stop_requested.wait()
         console.print("stopping")
 
 

@@ -126,9 +126,10 @@ _ALARM_FIELDS = {
 
 
 class EmulatorMocks(pulumi.runtime.Mocks):
-    def __init__(self, endpoint: Endpoint, code_root: Path) -> None:
+    def __init__(self, endpoint: Endpoint, code_root: Path, abandoned: Callable[[], bool] = lambda: False) -> None:
         self.endpoint = endpoint
         self.code_root = code_root
+        self.abandoned = abandoned
         self.resources: list[Declared] = []
         self.functions: dict[str, FunctionSpec] = {}
         self.mappings: list[MappingSpec] = []
@@ -157,6 +158,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         return self._clients[service]
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
+        if self.abandoned():  # the rest is declared, not created: the run ends at once (raising here would
+            return f"{args.name}-abandoned", dict(args.inputs)  # leave a failed future per resource to log)
         if not args.custom:  # a ComponentResource: nothing to create
             return f"{args.name}-component", dict(args.inputs)
         creator = self._creators.get(args.typ)
@@ -421,9 +424,20 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def deploy(project: Project, stack: str, config: Mapping[str, str], endpoint: Endpoint, code_root: Path) -> Deployment:
-    """Runs the program against the emulator, then refuses it if SNS could not deliver to a subscribed queue."""
-    mocks = EmulatorMocks(endpoint, code_root)
+def deploy(
+    project: Project,
+    stack: str,
+    config: Mapping[str, str],
+    endpoint: Endpoint,
+    code_root: Path,
+    *,
+    abandoned: Callable[[], bool] = lambda: False,
+) -> Deployment:
+    """Runs the program against the emulator, then refuses it if SNS could not deliver to a subscribed queue.
+
+    Once `abandoned()` is true (a cancelled start), no further resource is created; the caller is to discard
+    what this returns."""
+    mocks = EmulatorMocks(endpoint, code_root, abandoned)
     warnings = _Collect()
     program_log = logging.getLogger(f"sandbox.program.{uuid.uuid4().hex}")
     program_log.propagate = False

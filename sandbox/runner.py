@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -30,6 +31,10 @@ OUTPUTS_FILE = "outputs.json"
 RUNTIME_LIBRARIES_DIR = "lambda-runtime"
 _told_about_cgroups = False  # "say so once": the first sandbox of a process tells why limits are off
 LOCK_FILE = "sandbox.lock"  # held (flock) for the sandbox's life; holds its pid, for `orderctl sandbox down`
+
+
+class StartCancelled(Exception):  # noqa: N818 (reads as what happened)
+    """The start was cancelled (Ctrl-C while deploying, say); start() undid what it had done."""
 
 
 class SandboxBusy(RuntimeError):  # noqa: N818 (reads as the state it reports)
@@ -98,6 +103,7 @@ class Sandbox:
         echo_logs: bool = False,
         before_invoke: BeforeInvoke | None = None,
         function_session: Callable[[FunctionSpec], boto3.Session] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.project = Project.load(project_dir)
         self.stack = stack
@@ -120,6 +126,12 @@ class Sandbox:
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._lock: int | None = None
         self.alarms: AlarmEvaluator | None = None
+        # Set it (from a signal handler, say) to abandon a start under way: start() checks it between its
+        # steps, the deploy creates no further resource, and start() undoes what it did and raises
+        # StartCancelled. A signal
+        # handler that raised instead could land anywhere (a weakref callback swallows it; a library's
+        # cleanup is cut short), so the start would go on, or hang.
+        self.cancel = cancel or threading.Event()
 
     @property
     def endpoint(self) -> Endpoint:
@@ -140,17 +152,30 @@ class Sandbox:
         try:
             if self.state_dir is not None:
                 self._lock = claim_state_dir(self.state_dir)
+            self._go_on()
             self.emulator.start()
             Sandbox._running = self  # only once it runs: a failed start leaves the process free
             self._start_in_emulator()
-        except BaseException:
+            self._go_on()
+        except BaseException as error:
             self.stop()
+            if self.cancel.is_set() and not isinstance(error, StartCancelled):
+                # a deploy cut short may be refused (a subscription left without its policy): it was cancelled
+                raise StartCancelled("the start was cancelled") from error
             raise
         return self
 
+    def _go_on(self) -> None:
+        if self.cancel.is_set():
+            raise StartCancelled("the start was cancelled")
+
     def _start_in_emulator(self) -> None:
         code_root = self._code_root()
-        self.deployment = deploy(self.project, self.stack, self.config, self.endpoint, code_root)
+        deployment = deploy(
+            self.project, self.stack, self.config, self.endpoint, code_root, abandoned=self.cancel.is_set
+        )
+        self._go_on()
+        self.deployment = deployment
         functions = self.deployment.functions
         self.limits_off = cgroups_unavailable()
         self._tell_about_limits()
@@ -160,6 +185,7 @@ class Sandbox:
         for mapping in self.deployment.mappings:
             if not mapping.enabled:
                 continue
+            self._go_on()
             function = functions[mapping.function_arn]
             make_read_only(function.code_dir)
             session = self.function_session(function)

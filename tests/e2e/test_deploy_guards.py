@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sandbox.deploy import DeployError
-from sandbox.runner import Sandbox, SandboxBusy
+from sandbox.emulator import Endpoint
+from sandbox.runner import Sandbox, SandboxBusy, StartCancelled
 from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR
 
 
@@ -73,3 +77,30 @@ def test_a_role_that_can_poll_the_queue_gets_its_mapping() -> None:
     with Sandbox(ROLE_WITHOUT_POLL, "dev") as sandbox:
         assert sandbox.deployment is not None
         assert len(sandbox.deployment.mappings) == 1
+
+
+def test_a_cancelled_start_abandons_the_deploy_undoes_itself_and_leaves_the_process_free() -> None:
+    with socket.socket() as finder:
+        finder.bind(("127.0.0.1", 0))
+        port = finder.getsockname()[1]
+    cancel = threading.Event()
+    sandbox = Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES, port=port, cancel=cancel)
+    admin = Endpoint(f"http://127.0.0.1:{port}", sandbox.region).client("dynamodb")
+
+    def cancel_once_the_deploy_is_under_way() -> None:  # as Ctrl-C does: from outside the start, at any time
+        while not cancel.is_set():
+            with suppress(BotoCoreError, ClientError):  # until the emulator answers
+                if admin.list_tables()["TableNames"]:
+                    cancel.set()
+            time.sleep(0.01)
+
+    canceller = threading.Thread(target=cancel_once_the_deploy_is_under_way, daemon=True)
+    canceller.start()
+    with pytest.raises(StartCancelled, match="the start was cancelled"):
+        sandbox.start()
+    canceller.join(timeout=10)
+    assert sandbox.deployment is None, "the deploy ran to its end"
+    with socket.socket() as probe:  # the emulator is stopped
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as after:  # and the process is free for another
+        assert after.outputs["tableName"]
