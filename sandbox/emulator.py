@@ -19,7 +19,7 @@ from moto.backends import SERVICE_NAMES
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import sns_delivery
+from sandbox import sns_delivery, sqs_attributes
 from sandbox.http_keep_alive import KeepAliveRequestHandler
 from sandbox.iam import Enforcer, Ledger
 
@@ -152,6 +152,7 @@ class Emulator:
         self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
         self._thread.start()
         sns_delivery.install()  # SNS honours queue policies at publish time (sandbox/sns_delivery.py)
+        sqs_attributes.install()  # a send or receive costs the same at any queue depth (sandbox/sqs_attributes.py)
         self._endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", self.region)
         self.reset()
         return self._endpoint
@@ -176,3 +177,4 @@ class Emulator:
                 self._thread.join(timeout=10)
             self._server = self._thread = None
             sns_delivery.uninstall()
+            sqs_attributes.uninstall()
