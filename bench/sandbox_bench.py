@@ -7,7 +7,8 @@ the same calls the pipeline needs per order (SNS PublishBatch of 10, SQS Receive
 mapping's batch size, one DynamoDB conditional PutItem per order, SQS DeleteMessageBatch), issued by the
 benchmark itself against the same emulator, with the same offered load (the same orders, published the
 same way, as fast as the emulator takes them) and as many consumers as the mapping's maximum
-concurrency. End to end is reported as a share of it.
+concurrency, each a process of its own as each environment is (bench/ceiling_consumer.py). End to end is
+reported as a share of it.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from boto3.dynamodb.types import TypeSerializer
 from rich.progress import Progress, TaskID
 
 from bench.checks import Check, at_least, at_most
@@ -44,16 +46,17 @@ PUBLISHERS = 4  # calls in flight at most: a slow answer does not hold back the 
 THROUGHPUT_TARGET_PERCENT = 80.0
 P99_TARGET_MS = 1000.0
 PEAK_MEMORY_TARGET_MB = 800.0
-_serialize = TypeSerializer().serialize
 
 
 class TreeMemory:
     """Samples the resident memory of this process and all its descendants (execution environments
-    included), every `interval` seconds; `peak_mb` is the largest sum seen."""
+    included), every `interval` seconds, except while `paused()`; `peak_mb` is the largest sum seen."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak_mb = 0.0
+        self._paused = False
+        self._sampling = threading.Lock()  # a sample under way ends before a pause begins
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="bench-memory", daemon=True)
 
@@ -65,9 +68,21 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """For the benchmark's own processes (the ceiling's consumers), which are not the sandbox's."""
+        with self._sampling:
+            self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
+            with self._sampling:
+                if not self._paused:
+                    self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
             if self._stop.wait(self.interval):
                 return
 
@@ -97,14 +112,6 @@ def tree_rss_mb(root: int) -> float:
             continue
         total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
     return total_kb / 1024
-
-
-def _order_item(body: str) -> dict[str, Any]:
-    """The order in a delivered message, as DynamoDB attributes: what the processor writes, minus its checks."""
-    envelope = json.loads(body)
-    text = envelope["Message"] if isinstance(envelope, dict) and "Message" in envelope else body
-    order = json.loads(text, parse_float=Decimal)
-    return {name: _serialize(value) for name, value in order.items()}
 
 
 CEILING = "bench-ceiling"  # the ceiling's topic, queue and table
@@ -137,83 +144,103 @@ def _ceiling_resources(sandbox: Sandbox) -> tuple[str, str]:
     return topic, queue_url
 
 
+class _Consumers:
+    """The ceiling's consumers (bench/ceiling_consumer.py), one process each; `stored()` yields each batch's
+    order ids as they come, from every consumer."""
+
+    def __init__(self, sandbox: Sandbox, queue_url: str, batch_size: int, count: int) -> None:
+        job = {
+            "endpoint_url": sandbox.endpoint.url,
+            "region": sandbox.region,
+            "table": CEILING,
+            "queue_url": queue_url,
+            "batch_size": batch_size,
+        }
+        environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.ceiling_consumer", json.dumps(job)],
+                cwd=PROJECT_DIR,
+                env=environment,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(count)
+        ]
+        self._lines: queue.Queue[str] = queue.Queue()
+
+    def start(self) -> None:
+        """Once every consumer has its clients (as the pipeline's functions have theirs), all start at once."""
+        for process in self.processes:
+            assert process.stdout is not None
+            said = process.stdout.readline().strip()
+            if said != "ready":
+                raise RuntimeError(f"fair ceiling: a consumer did not start: {said or process.wait()}")
+        for process in self.processes:
+            threading.Thread(target=self._read, args=(process,), daemon=True).start()
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._lines.put(line)
+
+    def stored(self, timeout: float) -> list[str] | None:
+        """The next batch's order ids, or None if none came within `timeout` seconds."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if line.startswith("failed "):
+            raise RuntimeError(f"fair ceiling: a consumer failed: {line.removeprefix('failed ').strip()}")
+        ids: list[str] = json.loads(line)
+        return ids
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.close()  # the consumer's signal to stop
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int], None]) -> float:
     """Orders per second through the emulator's calls alone: see the module's docstring."""
     mapping = sandbox.deployment.mappings[0] if sandbox.deployment else None
     assert mapping is not None, "the stack has no event source mapping"
     topic, queue_url = _ceiling_resources(sandbox)
     stored: set[str] = set()  # order ids: SQS delivers at least once, so a message may come twice
-    failures: list[BaseException] = []
-    lock = threading.Lock()
-    done = threading.Event()
-
-    def consume(sqs_client: Any, dynamodb_client: Any) -> None:
-        def put(message: dict[str, Any]) -> str:
-            item = _order_item(message["Body"])
-            # A second delivery of a stored order is absorbed, as the processor absorbs it.
-            with contextlib.suppress(dynamodb_client.exceptions.ConditionalCheckFailedException):
-                dynamodb_client.put_item(
-                    TableName=CEILING, Item=item, ConditionExpression="attribute_not_exists(orderId)"
-                )
-            return str(item["orderId"]["S"])
-
-        with ThreadPoolExecutor(max_workers=mapping.batch_size) as writers:
-            while not done.is_set():
-                messages = sqs_client.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=min(10, mapping.batch_size),
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-                if not messages:
-                    continue
-                order_ids = list(writers.map(put, messages))
-                sqs_client.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                )
-                with lock:
-                    new = set(order_ids) - stored
-                    stored.update(new)
-                    on_stored(len(new))
-                    if len(stored) >= len(bodies):
-                        done.set()
-
-    def consume_or_stop(sqs_client: Any, dynamodb_client: Any) -> None:
-        try:
-            consume(sqs_client, dynamodb_client)
-        except Exception as error:  # noqa: BLE001 (a consumer that dies ends the measurement, loudly, not a hang)
-            failures.append(error)
-            done.set()
-
-    # Clients are made before the clock starts, as the pipeline's poller and functions have theirs.
-    consumers = [
-        threading.Thread(
-            target=consume_or_stop,
-            args=(sandbox.client("sqs"), sandbox.client("dynamodb")),
-            name=f"consumer-{n}",
-            daemon=True,
-        )
-        for n in range(mapping.maximum_concurrency or MAXIMUM_CONCURRENCY)
-    ]
-    publisher = Pipeline(Target("fair ceiling", {"topicArn": topic}, sandbox.endpoint.url))
-    began = time.perf_counter()
-    for consumer in consumers:
-        consumer.start()
-    publisher.publish(bodies)
-    deadline = time.monotonic() + 600
-    while not done.wait(timeout=1):
-        if publisher.failed_deliveries():
-            raise RuntimeError("fair ceiling: SNS could not deliver to the ceiling's queue (its queue policy?)")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"fair ceiling: only {len(stored)} of {len(bodies)} orders stored after 10 minutes")
-    elapsed = time.perf_counter() - began
-    if failures:
-        raise RuntimeError(f"fair ceiling: a consumer failed: {failures[0]!r}") from failures[0]
-    for consumer in consumers:
-        consumer.join()
-    return len(bodies) / elapsed
+    consumers = _Consumers(sandbox, queue_url, mapping.batch_size, mapping.maximum_concurrency or MAXIMUM_CONCURRENCY)
+    try:
+        publisher = Pipeline(Target("fair ceiling", {"topicArn": topic}, sandbox.endpoint.url))
+        consumers.start()
+        began = time.perf_counter()
+        publisher.publish(bodies)
+        deadline = time.monotonic() + 600
+        while len(stored) < len(bodies):
+            order_ids = consumers.stored(timeout=1)
+            if order_ids is None:
+                if publisher.failed_deliveries():
+                    raise RuntimeError("fair ceiling: SNS could not deliver to the ceiling's queue (its queue policy?)")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"fair ceiling: only {len(stored)} of {len(bodies)} orders stored after 10 minutes"
+                    )
+                continue
+            new = set(order_ids) - stored
+            stored.update(new)
+            on_stored(len(new))
+        return len(bodies) / (time.perf_counter() - began)
+    finally:
+        consumers.stop()
 
 
 def _processed(sandbox: Sandbox) -> int:
@@ -306,7 +333,8 @@ def one_variant(keep_alive: bool, count: int, paced_count: int, progress: Progre
         # Untimed: a batch per environment, so the timed phases measure warm environments (cold starts
         # at the CPU share take seconds each), as the ceiling's consumers have their clients made first.
         end_to_end(sandbox, pipeline, warmup_bodies, advance(f"warming up, {warmup_count} orders", warmup_count))
-        ceiling = fair_ceiling(sandbox, throughput_bodies, add(f"fair ceiling, {count} orders", count))
+        with memory.paused():
+            ceiling = fair_ceiling(sandbox, throughput_bodies, add(f"fair ceiling, {count} orders", count))
         rate = end_to_end(sandbox, pipeline, throughput_bodies, advance(f"end to end, {count} orders", count))
         offered, latencies = paced(
             sandbox, pipeline, paced_bodies, advance(f"{OFFERED_PER_SECOND} orders/s offered", paced_count)
