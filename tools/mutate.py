@@ -66,6 +66,8 @@ MUTATIONS = [
     Mutation("sandbox/poller.py", 'return [message for message in batch if message["MessageId"] not in failed]', "return batch", E2E),
     Mutation("sandbox/poller.py", "return None  # an empty or unknown id", "continue  # an empty or unknown id", E2E),
     Mutation("sandbox/policy_check.py", "if not any(allows_topic(", "if False and not any(allows_topic(", DEPLOY_GUARDS),
+    Mutation("sandbox/sqs_attributes.py", 'if name == "RedrivePolicy" and value:', "if False:", "tests/sandbox/test_sqs_attributes.py"),
+    Mutation("sandbox/runner.py", "def _go_on(self) -> None:\n        if self.cancel.is_set():", "def _go_on(self) -> None:\n        if False:", DEPLOY_GUARDS),
     Mutation("orderctl/pipeline.py", "if done:\n                self._sqs.delete_message_batch", "if False:\n                self._sqs.delete_message_batch", E2E),
 ]
 # fmt: on
