@@ -8,14 +8,18 @@ processes, would beat its own ceiling.
 Protocol: the consumer makes its clients, says `ready` on stdout and waits for `go` on stdin. Then it
 receives up to the batch size, writes each order with one conditional PutItem (in parallel, as the
 processor writes), deletes the batch, and prints the stored order ids as one JSON list per batch, until
-stdin closes. A failure is printed as `failed <error>`, and the consumer exits 1.
+`pause` (it says `paused`, and waits for the next `go`) or until stdin closes (it exits). A failure is
+printed as `failed <error>`, and the consumer exits 1.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import sys
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -35,8 +39,17 @@ def order_item(body: str) -> dict[str, Any]:
     return {name: _serialize(value) for name, value in order.items()}
 
 
-def _stdin_closed() -> bool:
-    return sys.stdin.readline() == ""
+def _commands() -> queue.Queue[str]:
+    """stdin's lines, as they come; `stop` when it closes."""
+    commands: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            commands.put(line.strip())
+        commands.put("stop")
+
+    threading.Thread(target=read, daemon=True).start()
+    return commands
 
 
 def consume(job: dict[str, Any]) -> None:
@@ -51,27 +64,45 @@ def consume(job: dict[str, Any]) -> None:
             dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(orderId)")
         return str(item["orderId"]["S"])
 
+    commands = _commands()
     print("ready", flush=True)
-    if sys.stdin.readline().strip() != "go":
-        return
-    stopping = ThreadPoolExecutor(max_workers=1).submit(_stdin_closed)  # the parent closes stdin to stop us
     with ThreadPoolExecutor(max_workers=batch_size) as writers:
-        while not stopping.done():
-            messages = sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=min(10, batch_size),
-                WaitTimeSeconds=1,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            if not messages:
-                continue
-            order_ids = list(writers.map(put, messages))
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            print(json.dumps(order_ids), flush=True)
+        while commands.get() == "go":
+            while (command := _waiting(commands)) is None:  # consuming, until told to pause or stop
+                order_ids = _one_batch(sqs, queue_url, batch_size, writers, put)
+                if order_ids:
+                    print(json.dumps(order_ids), flush=True)
+            if command != "pause":
+                return
+            print("paused", flush=True)
+
+
+def _waiting(commands: queue.Queue[str]) -> str | None:
+    try:
+        return commands.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _one_batch(
+    sqs: Any, queue_url: str, batch_size: int, writers: ThreadPoolExecutor, put: Callable[[dict[str, Any]], str]
+) -> list[str]:
+    """Receive, write each order, delete the batch: the stored order ids (none if nothing came in a second)."""
+    messages = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=min(10, batch_size),
+        WaitTimeSeconds=1,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    if not messages:
+        return []
+    order_ids = list(writers.map(put, messages))
+    sqs.delete_message_batch(
+        QueueUrl=queue_url,
+        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+    )
+    return order_ids
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ SUITE = "sandbox"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 MAXIMUM_CONCURRENCY = 5
 OFFERED_PER_SECOND = 100
+ROUNDS = 4  # the ceiling and end to end, each measured in this many interleaved rounds
 PUBLISHERS = 4  # calls in flight at most: a slow answer does not hold back the next tick
 THROUGHPUT_TARGET_PERCENT = 80.0
 P99_TARGET_MS = 1000.0
@@ -50,13 +51,13 @@ PEAK_MEMORY_TARGET_MB = 800.0
 
 class TreeMemory:
     """Samples the resident memory of this process and all its descendants (execution environments
-    included), every `interval` seconds, except while `paused()`; `peak_mb` is the largest sum seen."""
+    included, the benchmark's own `ignore`d ones not), every `interval` seconds; `peak_mb` is the largest sum
+    seen."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak_mb = 0.0
-        self._paused = False
-        self._sampling = threading.Lock()  # a sample under way ends before a pause begins
+        self._ignored: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="bench-memory", daemon=True)
 
@@ -68,27 +69,19 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """For the benchmark's own processes (the ceiling's consumers), which are not the sandbox's."""
-        with self._sampling:
-            self._paused = True
-        try:
-            yield
-        finally:
-            self._paused = False
+    def ignore(self, pids: list[int]) -> None:
+        """Leave these processes out (the ceiling's consumers: the benchmark's, not the sandbox's)."""
+        self._ignored.update(pids)
 
     def _sample(self) -> None:
         while True:
-            with self._sampling:
-                if not self._paused:
-                    self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid()))
+            self.peak_mb = max(self.peak_mb, tree_rss_mb(os.getpid(), frozenset(self._ignored)))
             if self._stop.wait(self.interval):
                 return
 
 
-def tree_rss_mb(root: int) -> float:
-    """Resident memory of `root` and every process below it, from /proc."""
+def tree_rss_mb(root: int, ignored: frozenset[int] = frozenset()) -> float:
+    """Resident memory of `root` and every process below it, from /proc, but for `ignored` ones."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -101,7 +94,7 @@ def tree_rss_mb(root: int) -> float:
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree | ignored]
         tree.update(children)
         frontier += children
     total_kb = 0
@@ -145,8 +138,7 @@ def _ceiling_resources(sandbox: Sandbox) -> tuple[str, str]:
 
 
 class _Consumers:
-    """The ceiling's consumers (bench/ceiling_consumer.py), one process each; `stored()` yields each batch's
-    order ids as they come, from every consumer."""
+    """The ceiling's consumers (bench/ceiling_consumer.py), one process each, started paused."""
 
     def __init__(self, sandbox: Sandbox, queue_url: str, batch_size: int, count: int) -> None:
         job = {
@@ -170,32 +162,53 @@ class _Consumers:
         ]
         self._lines: queue.Queue[str] = queue.Queue()
 
-    def start(self) -> None:
-        """Once every consumer has its clients (as the pipeline's functions have theirs), all start at once."""
+    def wait_ready(self) -> None:
+        """Until every consumer has its clients, as the pipeline's functions have theirs."""
         for process in self.processes:
             assert process.stdout is not None
             said = process.stdout.readline().strip()
             if said != "ready":
                 raise RuntimeError(f"fair ceiling: a consumer did not start: {said or process.wait()}")
-        for process in self.processes:
             threading.Thread(target=self._read, args=(process,), daemon=True).start()
-            assert process.stdin is not None
-            process.stdin.write("go\n")
-            process.stdin.flush()
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            self._lines.put(line)
+            self._lines.put(line.strip())
 
-    def stored(self, timeout: float) -> list[str] | None:
-        """The next batch's order ids, or None if none came within `timeout` seconds."""
+    def _tell(self, command: str) -> None:
+        for process in self.processes:
+            assert process.stdin is not None
+            process.stdin.write(command + "\n")
+            process.stdin.flush()
+
+    def go(self) -> None:
+        self._tell("go")
+
+    def pause(self) -> None:
+        """Until every consumer has stopped receiving (a batch it still had is a redelivery, not counted)."""
+        self._tell("pause")
+        paused = 0
+        while paused < len(self.processes):
+            line = self._next_line(timeout=30)
+            if line is None:
+                raise RuntimeError("fair ceiling: a consumer did not pause within 30 s")
+            paused += line == "paused"
+
+    def _next_line(self, timeout: float) -> str | None:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
             return None
         if line.startswith("failed "):
-            raise RuntimeError(f"fair ceiling: a consumer failed: {line.removeprefix('failed ').strip()}")
+            raise RuntimeError(f"fair ceiling: a consumer failed: {line.removeprefix('failed ')}")
+        return line
+
+    def stored(self, timeout: float) -> list[str] | None:
+        """The next batch's order ids, or None if none came within `timeout` seconds."""
+        line = self._next_line(timeout)
+        if line is None:
+            return None
         ids: list[str] = json.loads(line)
         return ids
 
@@ -212,23 +225,44 @@ class _Consumers:
                 process.wait()
 
 
-def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int], None]) -> float:
-    """Orders per second through the emulator's calls alone: see the module's docstring."""
-    mapping = sandbox.deployment.mappings[0] if sandbox.deployment else None
-    assert mapping is not None, "the stack has no event source mapping"
-    topic, queue_url = _ceiling_resources(sandbox)
-    stored: set[str] = set()  # order ids: SQS delivers at least once, so a message may come twice
-    consumers = _Consumers(sandbox, queue_url, mapping.batch_size, mapping.maximum_concurrency or MAXIMUM_CONCURRENCY)
-    try:
-        publisher = Pipeline(Target("fair ceiling", {"topicArn": topic}, sandbox.endpoint.url))
-        consumers.start()
+class FairCeiling:
+    """Orders per second through the emulator's calls alone (see the module's docstring), measured as often
+    as asked: set up once, its consumers paused between runs. Use as a context manager."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        mapping = sandbox.deployment.mappings[0] if sandbox.deployment else None
+        assert mapping is not None, "the stack has no event source mapping"
+        topic, queue_url = _ceiling_resources(sandbox)
+        self._publisher = Pipeline(Target("fair ceiling", {"topicArn": topic}, sandbox.endpoint.url))
+        concurrency = mapping.maximum_concurrency or MAXIMUM_CONCURRENCY
+        self._consumers = _Consumers(sandbox, queue_url, mapping.batch_size, concurrency)
+
+    @property
+    def pids(self) -> list[int]:
+        """The consumers' processes: the benchmark's own, not the sandbox's."""
+        return [process.pid for process in self._consumers.processes]
+
+    def __enter__(self) -> FairCeiling:
+        try:
+            self._consumers.wait_ready()
+        except BaseException:
+            self._consumers.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._consumers.stop()
+
+    def run(self, bodies: list[str], on_stored: Callable[[int], None]) -> float:
+        stored: set[str] = set()  # order ids: SQS delivers at least once, so a message may come twice
+        self._consumers.go()
         began = time.perf_counter()
-        publisher.publish(bodies)
+        self._publisher.publish(bodies)
         deadline = time.monotonic() + 600
         while len(stored) < len(bodies):
-            order_ids = consumers.stored(timeout=1)
+            order_ids = self._consumers.stored(timeout=1)
             if order_ids is None:
-                if publisher.failed_deliveries():
+                if self._publisher.failed_deliveries():
                     raise RuntimeError("fair ceiling: SNS could not deliver to the ceiling's queue (its queue policy?)")
                 if time.monotonic() > deadline:
                     raise RuntimeError(
@@ -238,9 +272,15 @@ def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int],
             new = set(order_ids) - stored
             stored.update(new)
             on_stored(len(new))
-        return len(bodies) / (time.perf_counter() - began)
-    finally:
-        consumers.stop()
+        rate = len(bodies) / (time.perf_counter() - began)
+        self._consumers.pause()
+        return rate
+
+
+def fair_ceiling(sandbox: Sandbox, bodies: list[str], on_stored: Callable[[int], None]) -> float:
+    """One measurement of the fair ceiling, with `bodies`: orders per second."""
+    with FairCeiling(sandbox) as ceiling:
+        return ceiling.run(bodies, on_stored)
 
 
 def _processed(sandbox: Sandbox) -> int:
@@ -333,9 +373,28 @@ def one_variant(keep_alive: bool, count: int, paced_count: int, progress: Progre
         # Untimed: a batch per environment, so the timed phases measure warm environments (cold starts
         # at the CPU share take seconds each), as the ceiling's consumers have their clients made first.
         end_to_end(sandbox, pipeline, warmup_bodies, advance(f"warming up, {warmup_count} orders", warmup_count))
-        with memory.paused():
-            ceiling = fair_ceiling(sandbox, throughput_bodies, add(f"fair ceiling, {count} orders", count))
-        rate = end_to_end(sandbox, pipeline, throughput_bodies, advance(f"end to end, {count} orders", count))
+        seconds = {"ceiling": 0.0, "end to end": 0.0}
+        shares = []
+        ceiling = FairCeiling(sandbox)
+        memory.ignore(ceiling.pids)
+
+        def measure(side: str, chunk: list[str], phase: str) -> float:
+            if side == "ceiling":
+                return ceiling.run(chunk, add(phase, len(chunk)))
+            return end_to_end(sandbox, pipeline, chunk, advance(phase, len(chunk)))
+
+        with ceiling:
+            # In rounds, the side that goes first alternating: this VM's speed drifts within seconds, and
+            # one side's whole run after the other's would compare two machines.
+            size = -(-count // ROUNDS)
+            for number, start in enumerate(range(0, count, size), start=1):
+                chunk = throughput_bodies[start : start + size]
+                rates = {}
+                for side in sorted(seconds, reverse=number % 2 == 0):
+                    rates[side] = measure(side, chunk, f"round {number} of {ROUNDS}: {side}, {len(chunk)} orders")
+                    seconds[side] += len(chunk) / rates[side]
+                shares.append(rates["end to end"] / rates["ceiling"])
+        ceiling_rate, rate = count / seconds["ceiling"], count / seconds["end to end"]
         offered, latencies = paced(
             sandbox, pipeline, paced_bodies, advance(f"{OFFERED_PER_SECOND} orders/s offered", paced_count)
         )
@@ -349,9 +408,10 @@ def one_variant(keep_alive: bool, count: int, paced_count: int, progress: Progre
     progress.update(task, description=f"{label}: done")
     return {
         "keep_alive": keep_alive,
-        "ceiling_per_second": ceiling,
+        "ceiling_per_second": ceiling_rate,
         "orders_per_second": rate,
-        "share_of_ceiling": rate / ceiling,
+        "share_of_ceiling": rate / ceiling_rate,
+        "share_by_round": shares,
         "offered_per_second": offered,
         "latency_ms": {"p50": statistics.median(latencies), "p99": percentile(latencies, 0.99)},
         "peak_memory_mb": memory.peak_mb,
@@ -411,7 +471,8 @@ def checks(results: dict[str, Any]) -> list[Check]:
 
 def report(results: dict[str, Any]) -> str:
     rows = [
-        f"{results['orders']} sample orders end to end and through the fair ceiling; {results['paced_orders']} more "
+        f"{results['orders']} sample orders end to end and through the fair ceiling, in {ROUNDS} interleaved rounds "
+        f"(the share is total against total); {results['paced_orders']} more "
         f"at an offered {OFFERED_PER_SECOND} orders/s (ten per PublishBatch). Dev stack, maximum concurrency "
         f"{MAXIMUM_CONCURRENCY}.",
         "",
@@ -423,7 +484,8 @@ def report(results: dict[str, Any]) -> str:
         rows.append(
             f"| {'keep-alive' if v['keep_alive'] else 'closes each connection'} "
             f"| {v['ceiling_per_second']:.0f} orders/s | {v['orders_per_second']:.0f} orders/s "
-            f"| {v['share_of_ceiling']:.0%} | {v['latency_ms']['p50']:.0f} / {v['latency_ms']['p99']:.0f} ms "
+            f"| {v['share_of_ceiling']:.0%} (rounds {min(v['share_by_round']):.0%} to {max(v['share_by_round']):.0%}) "
+            f"| {v['latency_ms']['p50']:.0f} / {v['latency_ms']['p99']:.0f} ms "
             f"at {v['offered_per_second']:.0f}/s | {v['peak_memory_mb']:.0f} MB | {v['invocations']} |"
         )
     return "\n".join(rows)
