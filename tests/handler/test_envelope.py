@@ -44,7 +44,7 @@ def test_an_order_that_merely_mentions_notification_is_still_raw() -> None:
 
 @pytest.mark.parametrize(("message", "found"), [(None, "missing"), ({"orderId": "1"}, "a dict"), (7, "a int")])
 def test_an_envelope_without_a_string_message_names_the_field(message: object, found: str) -> None:
-    envelope = {key: value for key, value in ENVELOPE.items() if key != "Message"}
+    envelope: dict[str, object] = {key: value for key, value in ENVELOPE.items() if key != "Message"}
     if message is not None:
         envelope["Message"] = message
     with pytest.raises(InvalidOrder) as raised:

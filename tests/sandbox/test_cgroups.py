@@ -12,7 +12,7 @@ from sandbox.cgroups import Cgroup, cgroups_unavailable, lambda_cpu_share
 needs_cgroups = pytest.mark.skipif(cgroups_unavailable() is not None, reason=f"{cgroups_unavailable()}")
 
 
-def test_cpu_share_is_memory_over_1769_mb():
+def test_cpu_share_is_memory_over_1769_mb() -> None:
     assert lambda_cpu_share(1769) == 1.0
     assert lambda_cpu_share(256) == pytest.approx(0.1447, abs=1e-4)
     with pytest.raises(ValueError, match="positive"):
@@ -20,12 +20,12 @@ def test_cpu_share_is_memory_over_1769_mb():
 
 
 @pytest.fixture
-def group_name():
+def group_name() -> str:
     return f"test-{uuid.uuid4().hex[:8]}"
 
 
 @needs_cgroups
-def test_cpu_quota_bounds_a_busy_child(group_name):
+def test_cpu_quota_bounds_a_busy_child(group_name: str) -> None:
     group = Cgroup.create(group_name, cpu_share=0.05, memory_mb=None)
     try:
         spin = "import time\nend = time.monotonic() + 0.5\nwhile time.monotonic() < end: pass"
@@ -38,7 +38,7 @@ def test_cpu_quota_bounds_a_busy_child(group_name):
 
 
 @needs_cgroups
-def test_a_burst_over_the_share_is_paused_within_lambdas_20_ms_slice(group_name):
+def test_a_burst_over_the_share_is_paused_within_lambdas_20_ms_slice(group_name: str) -> None:
     # 8 ms of CPU at a tenth of a CPU, after an idle pause: with Lambda's 20 ms slice (2 ms of CPU each) it
     # spreads over four slices, at least 60 ms; the kernel's default 100 ms period would let it run through
     # in one 10 ms quota, at full speed.
@@ -66,7 +66,7 @@ def test_a_burst_over_the_share_is_paused_within_lambdas_20_ms_slice(group_name)
 
 
 @needs_cgroups
-def test_over_its_memory_a_child_is_killed(group_name):
+def test_over_its_memory_a_child_is_killed(group_name: str) -> None:
     group = Cgroup.create(group_name, cpu_share=None, memory_mb=32)
     try:
         hog = "blocks = [bytearray(16 * 1024 * 1024) for _ in range(8)]"
@@ -79,7 +79,7 @@ def test_over_its_memory_a_child_is_killed(group_name):
 
 
 @needs_cgroups
-def test_remove_kills_what_is_left(group_name):
+def test_remove_kills_what_is_left(group_name: str) -> None:
     group = Cgroup.create(group_name, cpu_share=0.5, memory_mb=64)
     child = subprocess.Popen(group.wrap([sys.executable, "-S", "-c", "import time; time.sleep(60)"]))
     try:

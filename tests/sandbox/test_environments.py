@@ -254,7 +254,8 @@ def test_a_module_missing_from_the_archive_fails_init_and_the_orders_reach_the_d
     try:
 
         def dead_lettered() -> list[Any]:
-            return sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages", [])
+            messages: list[Any] = sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages", [])
+            return messages
 
         assert _wait(dead_lettered, 15)
     finally:

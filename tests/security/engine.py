@@ -76,8 +76,11 @@ class Diagnostic:
     message: str
 
 
-def _servicer() -> _PolicyAnalyzerServicer:
-    return _PolicyAnalyzerServicer(PACK_NAME, "0.0.1", list(POLICIES), EnforcementLevel.MANDATORY)
+def _servicer() -> Any:  # pulumi_policy's servicer is untyped: its Analyze methods would be untyped calls
+    servicer: _PolicyAnalyzerServicer = _PolicyAnalyzerServicer(
+        PACK_NAME, "0.0.1", list(POLICIES), EnforcementLevel.MANDATORY
+    )
+    return servicer
 
 
 def _struct(props: Any) -> struct_pb2.Struct:

@@ -50,7 +50,7 @@ def test_fork_pull_requests_skip_the_preview_with_a_notice() -> None:
 
 def test_prod_deploys_only_from_main() -> None:
     flow = workflow("deploy.yml")
-    triggers = flow[True]  # PyYAML reads the key `on` as the boolean true
+    triggers = flow[True]  # type: ignore[index]  # PyYAML reads the key `on` as the boolean true
     assert triggers["push"]["branches"] == ["main"]
     jobs = flow["jobs"]
     assert jobs["up"]["if"] == ON_MAIN

@@ -5,14 +5,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
 
 
-def echo(event, context):
+def echo(event: Event, context: Any) -> dict[str, Any]:
     return {"event": event, "remaining_ms": context.get_remaining_time_in_millis(), "pid": os.getpid()}
 
 
-def environment(event, context):
-    importable = {}
+def environment(event: Event, context: Any) -> dict[str, Any]:
+    importable: dict[str, bool] = {}
     for name in event["modules"]:
         try:
             __import__(name)
@@ -22,7 +25,7 @@ def environment(event, context):
     return {"environ": dict(os.environ), "path": sys.path, "importable": importable}
 
 
-def spin(event, context):
+def spin(event: Event, context: Any) -> str:
     """Needs `cpu_seconds` of CPU time."""
     end = time.process_time() + event["cpu_seconds"]
     while time.process_time() < end:
@@ -30,7 +33,7 @@ def spin(event, context):
     return "done"
 
 
-def write_forever(event, context):
+def write_forever(event: Event, context: Any) -> None:
     """Appends a line to `path` every 20 ms until stopped."""
     while True:
         with open(event["path"], "a") as out:
@@ -38,7 +41,7 @@ def write_forever(event, context):
         time.sleep(0.02)
 
 
-def overlap(event, context):
+def overlap(event: Event, context: Any) -> dict[str, Any]:
     """Notes its pid and the start and end of its work in the directory its SQS record names."""
     start = time.time()
     directory = json.loads(event["Records"][0]["body"])["directory"]
@@ -48,14 +51,14 @@ def overlap(event, context):
     return {"batchItemFailures": []}
 
 
-def unserialisable(event, context):
+def unserialisable(event: Event, context: Any) -> dict[str, Any]:
     return {"batchItemFailures": [], "when": {1, 2}}
 
 
-def hog(event, context):
+def hog(event: Event, context: Any) -> int:
     blocks = [bytearray(1024 * 1024) for _ in range(event["mb"])]
     return len(blocks)
 
 
-def boom(event, context):
+def boom(event: Event, context: Any) -> None:
     raise ValueError("the handler failed on purpose")
