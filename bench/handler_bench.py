@@ -13,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from rich.progress import Progress
 from werkzeug.serving import make_server
 
 from bench.checks import Check, at_least, at_most
+from bench.child import inherited_environment, start_child
 from bench.pricing import MEMORY_SIZES_MB, PRICE_PER_GB_SECOND, PRICING_PAGE, PowerSetting, recommend
 from bench.worker import BATCH, BATCH_UTILITY
 from sandbox.cgroups import Cgroup, cgroups_unavailable, lambda_cpu_share
@@ -96,15 +95,8 @@ def dynamodb_table() -> Iterator[tuple[str, RoundTripDelay]]:
 
 def function_environment(endpoint: str, memory_mb: int, log_level: str) -> dict[str, str]:
     """What Lambda gives the function (as the stack configures it), pointed at the benchmark's table."""
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        # PYTHONDONTWRITEBYTECODE would make every fresh interpreter compile what it imports: Lambda's runtime
-        # ships boto3 compiled, and the benchmarks compare warm code, not the compiler.
-        if not key.startswith(("AWS_", "POWERTOOLS_")) and key != "PYTHONDONTWRITEBYTECODE"
-    }
     return {
-        **inherited,
+        **inherited_environment("AWS_", "POWERTOOLS_"),
         "PYTHONPATH": str(PROJECT_DIR),
         "TABLE_NAME": TABLE,
         "MAX_RECEIVE_COUNT": "3",
@@ -128,14 +120,7 @@ class Worker:
 
     def __init__(self, job: dict[str, Any], environment: dict[str, str], cpu_share: float | None) -> None:
         self.job = job
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", json.dumps(job)],
-            env=environment,
-            cwd=PROJECT_DIR,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        self._child = start_child("bench.worker", job, environment)
         self._group: Cgroup | None = None
         try:
             self._expect("ready")

@@ -20,7 +20,6 @@ import queue
 import random
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from typing import Any
 from rich.progress import Progress, TaskID
 
 from bench.checks import Check, at_least, at_most
+from bench.child import inherited_environment, start_child
 from orderctl.pipeline import Pipeline
 from orderctl.samples import sample_order, to_json
 from orderctl.target import Target
@@ -94,7 +94,7 @@ def tree_rss_mb(root: int, ignored: frozenset[int] = frozenset()) -> float:
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree | ignored]
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree and pid not in ignored]
         tree.update(children)
         frontier += children
     total_kb = 0
@@ -148,18 +148,8 @@ class _Consumers:
             "queue_url": queue_url,
             "batch_size": batch_size,
         }
-        environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        self.processes = [
-            subprocess.Popen(
-                [sys.executable, "-m", "bench.ceiling_consumer", json.dumps(job)],
-                cwd=PROJECT_DIR,
-                env=environment,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(count)
-        ]
+        environment = inherited_environment()
+        self.processes = [start_child("bench.ceiling_consumer", job, environment) for _ in range(count)]
         self._lines: queue.Queue[str] = queue.Queue()
 
     def wait_ready(self) -> None:

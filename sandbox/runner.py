@@ -33,6 +33,9 @@ _told_about_cgroups = False  # "say so once": the first sandbox of a process tel
 LOCK_FILE = "sandbox.lock"  # held (flock) for the sandbox's life; holds its pid, for `orderctl sandbox down`
 
 
+_CANCELLED = "the start was cancelled"
+
+
 class StartCancelled(Exception):  # noqa: N818 (reads as what happened)
     """The start was cancelled (Ctrl-C while deploying, say); start() undid what it had done."""
 
@@ -128,9 +131,8 @@ class Sandbox:
         self.alarms: AlarmEvaluator | None = None
         # Set it (from a signal handler, say) to abandon a start under way: start() checks it between its
         # steps, the deploy creates no further resource, and start() undoes what it did and raises
-        # StartCancelled. A signal
-        # handler that raised instead could land anywhere (a weakref callback swallows it; a library's
-        # cleanup is cut short), so the start would go on, or hang.
+        # StartCancelled. A signal handler that raised instead could land anywhere (a weakref callback
+        # swallows it; a library's cleanup is cut short), so the start would go on, or hang.
         self.cancel = cancel or threading.Event()
 
     @property
@@ -161,13 +163,13 @@ class Sandbox:
             self.stop()
             if self.cancel.is_set() and not isinstance(error, StartCancelled):
                 # a deploy cut short may be refused (a subscription left without its policy): it was cancelled
-                raise StartCancelled("the start was cancelled") from error
+                raise StartCancelled(_CANCELLED) from error
             raise
         return self
 
     def _go_on(self) -> None:
         if self.cancel.is_set():
-            raise StartCancelled("the start was cancelled")
+            raise StartCancelled(_CANCELLED)
 
     def _start_in_emulator(self) -> None:
         code_root = self._code_root()
