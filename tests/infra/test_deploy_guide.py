@@ -2,7 +2,8 @@
 
 `pulumi` commands are checked against the flags the Pulumi CLI declares (the CLI cannot be installed here):
 the table below is copied from its cobra definitions in pulumi/pulumi, file by file. `orderctl` commands are
-parsed by the real click CLI.
+parsed by the real click CLI. tests/security/test_workflows.py checks the workflows' and their scripts'
+`pulumi` commands with the same table (`script_commands`, `check_pulumi`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ class PulumiCommand:
 
 
 _STACK = {"--stack": True, "-s": True}
+# The root command's persistent flags, which every subcommand takes (pkg/cmd/pulumi/pulumi.go)
+GLOBAL_FLAGS = {
+    "--cwd": True, "-C": True, "--emoji": False, "-e": False, "--fully-qualify-stack-names": False, "-Q": False,
+    "--disable-integrity-checking": False, "--logflow": False, "--logtostderr": False, "--non-interactive": False,
+    "--tracing": True, "--profiling": True, "--memprofilerate": True, "--verbose": True, "-v": True, "--color": True,
+}  # fmt: skip
 PULUMI: dict[tuple[str, ...], PulumiCommand] = {
     ("version",): PulumiCommand("pkg/cmd/pulumi/version.go", {}, (0, 0)),
     # login.go: cloud-url/c, local/l; Args: MaximumNArgs(1) (the backend URL: s3://, file://, https://, ...)
@@ -71,6 +78,15 @@ PULUMI: dict[tuple[str, ...], PulumiCommand] = {
          "-r": False},
         (0, 0),  # up also takes a template URL, which this guide never uses
     ),
+    # refresh.go: preview-only (since pulumi/pulumi#15330, 3.104) shows the refresh without applying it, and
+    # expect-no-changes fails the command when that preview has changes (RefreshStack returns them either way)
+    ("refresh",): PulumiCommand(
+        "pkg/cmd/pulumi/operations/refresh.go",
+        {**_STACK, "--preview-only": False, "--expect-no-changes": False, "--yes": False, "-y": False,
+         "--skip-preview": False, "-f": False, "--diff": False, "--json": False, "-j": False,
+         "--run-program": False},
+        (0, 0),  # refresh also takes a URL for remote operations, which nothing here uses
+    ),
     ("destroy",): PulumiCommand(
         "pkg/cmd/pulumi/operations/destroy.go",
         {**_STACK, "--yes": False, "-y": False, "--remove": False, "--exclude-protected": False,
@@ -80,24 +96,35 @@ PULUMI: dict[tuple[str, ...], PulumiCommand] = {
 }  # fmt: skip
 
 
-def shell_commands(markdown: str) -> list[list[str]]:
-    """Each simple command of the ```bash blocks, as words: continuation lines joined, comments dropped,
-    split at pipes and `&&`."""
+def script_commands(script: str) -> list[list[str]]:
+    """Each simple command of a shell script, as words: continuation lines joined, comments dropped, split at
+    pipes, `&&`, `;` and command substitution's parentheses, redirections (`2>&1`, `>>"$FILE"`) dropped."""
     commands = []
-    for block in re.findall(r"```(?:bash|sh)\n(.*?)```", markdown, flags=re.DOTALL):
-        for line in block.replace("\\\n", " ").splitlines():
-            lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;")
-            lexer.whitespace_split = True
-            lexer.commenters = "#"
-            words: list[str] = []
-            for token in lexer:
-                if token in ("|", "||", "&&", ";", "&"):
-                    commands.append(words)
-                    words = []
-                else:
-                    words.append(token)
-            commands.append(words)
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars="|&;()<>")
+        lexer.whitespace_split = True
+        lexer.commenters = "#"
+        words: list[str] = []
+        tokens = iter(lexer)
+        for token in tokens:
+            if token and set(token) <= set("|&;()<>"):
+                if set(token) & set("<>"):  # a redirection: drop it, its target and a file descriptor before it
+                    if words and words[-1].isdigit():
+                        words.pop()
+                    next(tokens, None)
+                    continue
+                commands.append(words)
+                words = []
+            else:
+                words.append(token)
+        commands.append(words)
     return [words for words in commands if words]
+
+
+def shell_commands(markdown: str) -> list[list[str]]:
+    """Each simple command of the ```bash blocks (see `script_commands`)."""
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", markdown, flags=re.DOTALL)
+    return [words for block in blocks for words in script_commands(block)]
 
 
 def check_pulumi(words: list[str]) -> list[str]:
@@ -107,13 +134,14 @@ def check_pulumi(words: list[str]) -> list[str]:
     if path is None:
         return [f"unknown subcommand in {' '.join(words)!r}"]
     spec = PULUMI[path]
+    flags = {**GLOBAL_FLAGS, **spec.flags}
     problems, positional, tokens = [], [], iter(rest[len(path) :])
     for token in tokens:
         if token.startswith("-") and token != "-":
             name, _, inline = token.partition("=")
-            if name not in spec.flags:
+            if name not in flags:
                 problems.append(f"`pulumi {' '.join(path)}` has no flag {name} ({spec.source})")
-            elif spec.flags[name] and not inline and next(tokens, None) is None:
+            elif flags[name] and not inline and next(tokens, None) is None:
                 problems.append(f"{name} needs a value")
         else:
             positional.append(token)
@@ -172,6 +200,8 @@ def test_the_checkers_refuse_what_the_tools_refuse() -> None:
     assert check_pulumi(["pulumi", "stack", "init", "a", "b"]) != []
     assert check_pulumi(["pulumi", "preview", "--stack"]) != []
     assert check_pulumi(["pulumi", "deploy"]) != []
+    assert check_pulumi(["pulumi", "refresh", "--preview", "--stack", "dev"]) != []
+    assert check_pulumi(["pulumi", "login", "--non-interactive", "s3://bucket"]) == []
     assert check_orderctl(["orderctl", "status", "--stak", "dev"]) is not None
     assert check_orderctl(["orderctl", "--stack", "dev", "status"]) is not None  # --stack is the command's
     assert check_orderctl(["orderctl", "publish", "--stack", "dev", "--sample", "0"]) is not None
@@ -185,3 +215,13 @@ def test_shell_commands_split_like_a_shell() -> None:
         ["pulumi", "login", "--local"],
         ["pulumi", "stack", "init", "a b"],
     ]
+
+
+def test_script_commands_find_pulumi_inside_substitutions_and_drop_redirections() -> None:
+    script = (
+        'if output=$(pulumi stack select "$stack" --non-interactive 2>&1); then\n'
+        '    echo "short=$(x)" >>"${GITHUB_OUTPUT:?}"\n'
+        "fi\n"
+    )
+    assert ["pulumi", "stack", "select", "$stack", "--non-interactive"] in script_commands(script)
+    assert ["echo", "short=$(x)"] in script_commands(script)
