@@ -1,21 +1,33 @@
 """The workflows as written: fork pull requests skip the preview visibly, prod deploys only from main, the
 stack comes from repository variables (fully qualified names too), preflight runs before preview and up, and
 a missing stack is one line (dev is created, prod never). The stack script runs for real, against a stand-in
-`pulumi` that answers `pulumi stack select` as the CLI does."""
+`pulumi` that answers `pulumi stack select` as the CLI does.
+
+And what keeps them running on GitHub: every action on its newest major (the Node 24 ones), the Pulumi CLI
+at the SDK's release, a login before any `pulumi` command whatever the backend, the tests on the oldest
+supported Python and on the function's runtime, a daily drift check, every `pulumi` flag one the CLI declares,
+and docs/deploy.md naming the OIDC subject each role must trust, derived here from the jobs themselves."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.infra.test_deploy_guide import check_pulumi, script_commands
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
-STACK_SCRIPT = ROOT / ".github" / "scripts" / "stack.sh"
+SCRIPTS = ROOT / ".github" / "scripts"
+STACK_SCRIPT = SCRIPTS / "stack.sh"
+PULUMI_SCRIPT = SCRIPTS / "pulumi.sh"
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 FORK = "github.event.pull_request.head.repo.full_name != github.repository"
 ON_MAIN = "github.ref == 'refs/heads/main'"
@@ -145,3 +157,309 @@ def test_any_other_failure_is_reported_as_is(tmp_path: Path) -> None:
     code, printed, _ = run_script("exists", "dev", tmp_path=tmp_path, pulumi_says=says)
     assert code == 1
     assert printed.splitlines() == [f"::error::pulumi stack select dev failed: {says} "]
+
+
+# --- What keeps the workflows running on GitHub ---
+
+# action -> (the major the workflows use, its newest release and where that was read). Every one of these
+# majors runs on node24 (action.yml `runs.using`): GitHub's runners moved JavaScript actions to Node 24.
+CURRENT_MAJORS = {
+    "actions/checkout": ("v7", "v7.0.1 (2026-07-17): github.com/actions/checkout CHANGELOG.md, action.yml"),
+    "actions/setup-python": ("v7", "v7.0.0 (2026-07-19): github.com/actions/setup-python README.md, action.yml"),
+    "aws-actions/configure-aws-credentials": (
+        "v6",
+        "v6.2.3 (2026-07-22): github.com/aws-actions/configure-aws-credentials CHANGELOG.md, action.yml",
+    ),
+    "pulumi/actions": ("v7", "v7.0.0 (2026-05-01): github.com/pulumi/actions CHANGELOG.md, action.yml"),
+}
+WORKFLOW_NAMES = sorted(path.name for path in WORKFLOWS.glob("*.yml"))
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w./-]+)@(?P<ref>\S+)(?:\s+#\s*(?P<comment>.*))?$")
+LOGIN = ".github/scripts/pulumi.sh login"
+VERSION_OUTPUT = "${{ steps.pulumi-version.outputs.version }}"
+AWS_CREDENTIALS = "aws-actions/configure-aws-credentials@"
+
+
+def jobs_of_all_workflows() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, job_name, job) for name in WORKFLOW_NAMES for job_name, job in workflow(name)["jobs"].items()]
+
+
+@pytest.mark.parametrize("name", WORKFLOW_NAMES)
+def test_every_action_is_on_its_current_major_with_its_source_beside_it(name: str) -> None:
+    lines = [m for line in (WORKFLOWS / name).read_text().splitlines() if (m := USES_LINE.match(line))]
+    steps = [step for job in workflow(name)["jobs"].values() for step in job.get("steps", []) if "uses" in step]
+    assert len(lines) == len(steps)  # every `uses:` was read from the text
+    for line in lines:
+        assert line["action"] in CURRENT_MAJORS, f"{line['action']}: add it to CURRENT_MAJORS with its source"
+        major, source = CURRENT_MAJORS[line["action"]]
+        assert line["ref"] == major, f"{line['action']}@{line['ref']}: its current major is {major} ({source})"
+        comment = line["comment"] or ""
+        assert f"github.com/{line['action']}" in comment, f"{line['action']}: name the source beside it"
+        assert source.split()[0] in comment, f"{line['action']}: the comment names release {source.split()[0]}"
+
+
+def requirements_pin(package: str) -> str:
+    [version] = re.findall(rf"^{re.escape(package)}==(\S+)\s*$", (ROOT / "requirements.txt").read_text(), re.M)
+    return str(version)
+
+
+def script_branches_running_pulumi() -> set[tuple[str, str]]:
+    """(script, subcommand) for each `case` branch of .github/scripts/*.sh that runs a `pulumi` command."""
+    found = set()
+    for script in SCRIPTS.glob("*.sh"):
+        for branch, body in re.findall(r"^(\w[\w-]*)\)\n(.*?)^\s*;;", script.read_text(), flags=re.M | re.S):
+            if any(words[0] == "pulumi" for words in script_commands(body)):
+                found.add((f".github/scripts/{script.name}", branch))
+    return found
+
+
+def runs_pulumi(step: dict[str, Any]) -> bool:
+    """The step runs a `pulumi` command (the login itself aside): pulumi/actions with a command, `pulumi ...`
+    in its script, or a script subcommand that does."""
+    if str(step.get("uses", "")).startswith("pulumi/actions@"):
+        return "command" in step.get("with", {})
+    branches = script_branches_running_pulumi() - {tuple(LOGIN.split())}
+    return any(words[0] == "pulumi" or tuple(words[:2]) in branches for words in script_commands(step.get("run", "")))
+
+
+def test_the_scripts_that_run_pulumi_are_the_login_and_the_stack_check() -> None:
+    assert script_branches_running_pulumi() == {(".github/scripts/pulumi.sh", "login"),
+                                                (".github/scripts/stack.sh", "exists")}  # fmt: skip
+
+
+PULUMI_JOBS = [
+    (name, job_name, job) for name, job_name, job in jobs_of_all_workflows() if any(map(runs_pulumi, job["steps"]))
+]
+
+
+def test_every_job_that_runs_pulumi_is_checked() -> None:
+    assert {(name, job_name) for name, job_name, _ in PULUMI_JOBS} == {
+        ("deploy.yml", "up"),
+        ("drift.yml", "drift"),
+        ("pull-request.yml", "preview"),
+    }
+
+
+@pytest.mark.parametrize(("name", "job_name", "job"), PULUMI_JOBS, ids=lambda v: v if isinstance(v, str) else "")
+def test_the_cli_is_the_sdk_release_and_logged_in_before_any_pulumi_command(
+    name: str, job_name: str, job: dict[str, Any]
+) -> None:
+    steps = job["steps"]
+    version = step_index(steps, lambda s: s.get("id") == "pulumi-version")
+    assert steps[version]["run"] == ".github/scripts/pulumi.sh version"
+    install = step_index(
+        steps, lambda s: str(s.get("uses", "")).startswith("pulumi/actions@") and "command" not in s["with"]
+    )
+    credentials = step_index(steps, lambda s: str(s.get("uses", "")).startswith(AWS_CREDENTIALS))
+    login = step_index(steps, lambda s: s.get("run") == LOGIN)
+    first_pulumi = min(i for i, step in enumerate(steps) if runs_pulumi(step))
+    # an s3:// backend needs the AWS credentials to log in; every pulumi command needs the login
+    assert version < install < login < first_pulumi
+    assert credentials < login
+    assert steps[login]["env"] == {
+        "PULUMI_BACKEND_URL": "${{ vars.PULUMI_BACKEND_URL }}",
+        "PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+    }
+    for step in steps:
+        if str(step.get("uses", "")).startswith("pulumi/actions@"):
+            assert step["with"]["pulumi-version"] == VERSION_OUTPUT, f"{name} {job_name}: {step}"
+
+
+def run_pulumi_script(*args: str, tmp_path: Path, env: dict[str, str]) -> tuple[int, str, str, str]:
+    """Runs pulumi.sh with a stand-in `pulumi` that records its arguments; (exit code, what it printed, what it
+    wrote to $GITHUB_OUTPUT, the stand-in's arguments)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls"
+    stand_in = bin_dir / "pulumi"
+    stand_in.write_text(f'#!/bin/sh\necho "$*" >>{calls}\n')
+    stand_in.chmod(0o755)
+    output_file = tmp_path / "github_output"
+    environment = {
+        **{k: v for k, v in os.environ.items() if k not in ("PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN")},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(output_file),
+        **env,
+    }
+    done = subprocess.run(
+        ["bash", str(PULUMI_SCRIPT), *args], capture_output=True, text=True, env=environment, check=False, cwd=ROOT
+    )
+    outputs = output_file.read_text() if output_file.exists() else ""
+    called = calls.read_text() if calls.exists() else ""
+    return done.returncode, done.stdout + done.stderr, outputs, called
+
+
+def test_the_cli_version_is_the_sdk_requirements_txt_pins(tmp_path: Path) -> None:
+    code, printed, outputs, _ = run_pulumi_script("version", tmp_path=tmp_path, env={})
+    assert (code, printed, outputs) == (0, "", f"version={requirements_pin('pulumi')}\n")
+
+
+@pytest.mark.parametrize("requirements", ["pulumi-aws==7.51.1\n", "pulumi>=3\n", "pulumi==3.1.0\npulumi==3.2.0\n"])
+def test_no_exact_single_pulumi_pin_is_one_error_line(tmp_path: Path, requirements: str) -> None:
+    (tmp_path / "requirements.txt").write_text(requirements)
+    code, printed, outputs, _ = run_pulumi_script("version", str(tmp_path / "requirements.txt"), tmp_path=tmp_path,
+                                                  env={})  # fmt: skip
+    assert (code, outputs) == (1, "")
+    [line] = printed.splitlines()
+    assert line.startswith("::error::")
+    assert "pulumi==X.Y.Z" in line
+
+
+@pytest.mark.parametrize(
+    ("env", "called"),
+    [
+        ({"PULUMI_BACKEND_URL": "s3://state-bucket", "PULUMI_ACCESS_TOKEN": ""}, "login --non-interactive s3://state-bucket\n"),
+        ({"PULUMI_BACKEND_URL": "", "PULUMI_ACCESS_TOKEN": "pul-xyz"}, "login --non-interactive\n"),
+    ],
+)  # fmt: skip
+def test_login_goes_to_the_self_managed_backend_or_to_pulumi_cloud(
+    tmp_path: Path, env: dict[str, str], called: str
+) -> None:
+    code, _, _, calls = run_pulumi_script("login", tmp_path=tmp_path, env=env)
+    assert (code, calls) == (0, called)
+
+
+def test_login_with_neither_backend_nor_token_is_one_error_line(tmp_path: Path) -> None:
+    code, printed, _, calls = run_pulumi_script("login", tmp_path=tmp_path, env={})
+    assert (code, calls) == (1, "")
+    [line] = printed.splitlines()
+    assert line.startswith("::error::")
+    assert "PULUMI_BACKEND_URL" in line
+    assert "PULUMI_ACCESS_TOKEN" in line
+
+
+def oldest_supported_python() -> str:
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    match = re.fullmatch(r">=\s*(3\.\d+)", requires)
+    assert match, requires
+    return match[1]
+
+
+def function_runtime_python() -> str:
+    [version] = re.findall(r'^RUNTIME = "python(3\.\d+)"$', (ROOT / "infra" / "processor.py").read_text(), re.M)
+    return str(version)
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy.yml"])
+def test_the_tests_run_on_the_oldest_supported_python_and_on_the_function_runtime(name: str) -> None:
+    job = workflow(name)["jobs"]["test"]
+    assert set(job["strategy"]["matrix"]["python-version"]) == {oldest_supported_python(), function_runtime_python()}
+    [setup] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/setup-python@")]
+    assert setup["with"]["python-version"] == "${{ matrix.python-version }}"
+    assert "make test" in [step.get("run") for step in job["steps"]]
+
+
+def test_pulumi_runs_on_the_function_runtime() -> None:
+    for _, _, job in PULUMI_JOBS:
+        [setup] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/setup-python@")]
+        assert setup["with"]["python-version"] == function_runtime_python()
+
+
+def workflow_pulumi_commands() -> list[list[str]]:
+    """Every `pulumi` command line in the workflows' `run:` steps and in the scripts they call."""
+    runs = [step.get("run", "") for _, _, job in jobs_of_all_workflows() for step in job.get("steps", [])]
+    scripts = [path.read_text() for path in SCRIPTS.glob("*.sh")]
+    return [words for text in runs + scripts for words in script_commands(text) if words[0] == "pulumi"]
+
+
+def test_the_workflows_pulumi_commands_are_all_found() -> None:
+    firsts = {tuple(words[1:3]) for words in workflow_pulumi_commands()}
+    assert {("refresh", "--preview-only"), ("login", "--non-interactive"), ("stack", "select")} <= firsts
+
+
+@pytest.mark.parametrize("words", workflow_pulumi_commands(), ids=lambda words: " ".join(words)[:60])
+def test_each_workflow_pulumi_command_is_one_the_cli_accepts(words: list[str]) -> None:
+    assert check_pulumi(words) == []
+
+
+def test_a_daily_drift_check_fails_on_drift_for_each_stack() -> None:
+    flow = workflow("drift.yml")
+    triggers = flow[True]  # type: ignore[index]  # PyYAML reads the key `on` as the boolean true
+    assert [set(entry) for entry in triggers["schedule"]] == [{"cron"}]
+    assert "workflow_dispatch" in triggers
+    [job] = flow["jobs"].values()
+    assert job["if"] == ON_MAIN
+    assert set(job["strategy"]["matrix"]["stack"]) == {"dev", "prod"}
+    assert job["strategy"]["fail-fast"] is False
+    assert "(vars.PULUMI_DEV_STACK || 'dev')" in job["env"]["STACK"]
+    assert "(vars.PULUMI_PROD_STACK || 'prod')" in job["env"]["STACK"]
+    [refresh] = [words for step in job["steps"] for words in script_commands(step.get("run", ""))
+                 if words[:2] == ["pulumi", "refresh"]]  # fmt: skip
+    assert {"--preview-only", "--expect-no-changes"} <= set(refresh)  # shows, writes nothing, fails on a change
+    assert refresh[refresh.index("--stack") + 1] == "$STACK"
+    assert not {"--yes", "-y", "--skip-preview", "-f"} & set(refresh)
+
+
+# --- The OIDC subject each job presents, and the trust each role must give it ---
+
+
+def literal_values(expression: str) -> list[str]:
+    """The values an `a && 'x' || 'y'` expression can take: its string literals that are not compared with."""
+    if "${{" not in expression:
+        return [expression]
+    return [value for compared, value in re.findall(r"([=!]=)?\s*'([^']*)'", expression) if not compared]
+
+
+def expected_subjects() -> list[tuple[str, str, str, str]]:
+    """(workflow, job, role variable, subject) for each job that asks for an OIDC token, the subject as GitHub's
+    "OpenID Connect reference" gives it: repo:OWNER/REPO:environment:NAME for a job with an environment,
+    :pull_request for a pull request's job, :ref:REF otherwise."""
+    found = []
+    for name, job_name, job in jobs_of_all_workflows():
+        if job.get("permissions", {}).get("id-token") != "write":
+            continue
+        [aws] = [step for step in job["steps"] if str(step.get("uses", "")).startswith(AWS_CREDENTIALS)]
+        assert "audience" not in aws["with"]  # the action's default audience: sts.amazonaws.com
+        role = re.fullmatch(r"\$\{\{ vars\.(\w+) \}\}", aws["with"]["role-to-assume"])
+        assert role, aws["with"]["role-to-assume"]
+        if "environment" in job:
+            subjects = [f"environment:{value}" for value in literal_values(job["environment"])]
+        elif "pull_request" in workflow(name)[True]:  # type: ignore[index]
+            subjects = ["pull_request"]
+        else:
+            ref = re.fullmatch(r"github\.ref == '(refs/[\w./-]+)'", job.get("if", ""))
+            assert ref, f"{name} {job_name}: a job without an environment runs on one ref, or its subject varies"
+            subjects = [f"ref:{ref[1]}"]
+        found += [(name, job_name, role[1], f"repo:OWNER/REPO:{subject}") for subject in subjects]
+    return found
+
+
+def ci_section() -> str:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    match = re.search(r"^## CI/CD.*?(?=^## )", guide, flags=re.M | re.S)
+    assert match
+    return match[0]
+
+
+def test_each_jobs_subject_is_derived() -> None:
+    assert sorted(subject for *_, subject in expected_subjects()) == [
+        "repo:OWNER/REPO:environment:dev",
+        "repo:OWNER/REPO:environment:production",
+        "repo:OWNER/REPO:pull_request",
+        "repo:OWNER/REPO:ref:refs/heads/main",
+    ]
+
+
+@pytest.mark.parametrize(("name", "job", "role", "subject"), expected_subjects())
+def test_the_guide_gives_the_subject_each_role_must_trust(name: str, job: str, role: str, subject: str) -> None:
+    rows = [line for line in ci_section().splitlines() if line.startswith("|")]
+    assert any(all(f"`{part}`" in row for part in (name, job, role, subject)) for row in rows), (name, job, subject)
+
+
+def test_the_guides_trust_policies_check_audience_and_subject() -> None:
+    section = ci_section()
+    assert "OpenID Connect reference" in section
+    assert "docs.github.com" in section
+    policies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, flags=re.S)]
+    assert policies
+    subjects = {subject for *_, subject in expected_subjects()}
+    trusted = set()
+    for policy in policies:
+        for statement in policy["Statement"]:
+            assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+            assert statement["Principal"]["Federated"].endswith(":oidc-provider/token.actions.githubusercontent.com")
+            condition = statement["Condition"]["StringEquals"]
+            assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+            sub = condition["token.actions.githubusercontent.com:sub"]
+            trusted |= set([sub] if isinstance(sub, str) else sub)
+    assert trusted
+    assert trusted <= subjects
