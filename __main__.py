@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pulumi
 
-from infra import OrderPipeline, OrderPipelineArgs, load_config
+from infra import PIPELINE_NAME, OrderPipeline, OrderPipelineArgs, load_config
 
 config = load_config()
-pipeline = OrderPipeline(f"orders-{config.stack}", OrderPipelineArgs(config=config, project_dir=Path(__file__).parent))
+pipeline = OrderPipeline(PIPELINE_NAME, OrderPipelineArgs(config=config, project_dir=Path(__file__).parent))
 
 for name, value in pipeline.stack_outputs.items():
     pulumi.export(name, value)

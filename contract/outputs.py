@@ -11,6 +11,8 @@ QUEUE_URL: Final = "queueUrl"
 QUEUE_ARN: Final = "queueArn"
 DEAD_LETTER_QUEUE_URL: Final = "deadLetterQueueUrl"
 DEAD_LETTER_QUEUE_ARN: Final = "deadLetterQueueArn"
+SUBSCRIPTION_DEAD_LETTER_QUEUE_URL: Final = "subscriptionDeadLetterQueueUrl"
+SUBSCRIPTION_DEAD_LETTER_QUEUE_ARN: Final = "subscriptionDeadLetterQueueArn"
 FUNCTION_NAME: Final = "functionName"
 FUNCTION_ARN: Final = "functionArn"
 LOG_GROUP_NAME: Final = "logGroupName"
@@ -24,6 +26,8 @@ ALL: Final = (
     QUEUE_ARN,
     DEAD_LETTER_QUEUE_URL,
     DEAD_LETTER_QUEUE_ARN,
+    SUBSCRIPTION_DEAD_LETTER_QUEUE_URL,
+    SUBSCRIPTION_DEAD_LETTER_QUEUE_ARN,
     FUNCTION_NAME,
     FUNCTION_ARN,
     LOG_GROUP_NAME,

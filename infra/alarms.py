@@ -1,4 +1,4 @@
-"""Alarms that page a person: anything in the DLQ, or the processor erroring."""
+"""Alarms that page a person: anything in either DLQ, orders ageing in the queue, or the processor erroring."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ import pulumi_aws as aws
 
 @dataclass(frozen=True)
 class PipelineAlarmsArgs:
+    queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue
+    subscription_dead_letter_queue: aws.sqs.Queue
     function: aws.lambda_.Function
+    backlog_age_seconds: int
+    """The oldest order's age in the queue above which the backlog alarm fires (config backlogAgeAlarmSeconds)."""
     emails: tuple[str, ...]
 
 
 class PipelineAlarms(pulumi.ComponentResource):
     topic: aws.sns.Topic
     dlq_depth: aws.cloudwatch.MetricAlarm
+    subscription_dlq_depth: aws.cloudwatch.MetricAlarm
+    """An order SNS could not deliver to the queue."""
+    backlog_age: aws.cloudwatch.MetricAlarm
+    """Orders ageing in the queue: the mapping disabled, the function throttled or too little concurrency."""
     function_errors: aws.cloudwatch.MetricAlarm
 
     def __init__(self, name: str, args: PipelineAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -28,10 +36,10 @@ class PipelineAlarms(pulumi.ComponentResource):
         self.topic = aws.sns.Topic(f"{name}-alarms", opts=child)
         actions = [self.topic.arn]
 
-        def any_in_a_minute(
-            suffix: str, description: str, namespace: str, metric: str, **alarm: Any
+        def above_in_a_minute(
+            suffix: str, description: str, namespace: str, metric: str, threshold: int = 0, **alarm: Any
         ) -> aws.cloudwatch.MetricAlarm:
-            """Alarms when the metric is above 0 in any one minute, and says when it is back to 0."""
+            """Alarms when the metric is above the threshold in any one minute, and says when it is back."""
             return aws.cloudwatch.MetricAlarm(
                 f"{name}-{suffix}",
                 alarm_description=description,
@@ -39,7 +47,7 @@ class PipelineAlarms(pulumi.ComponentResource):
                 metric_name=metric,
                 period=60,
                 evaluation_periods=1,
-                threshold=0,
+                threshold=threshold,
                 comparison_operator="GreaterThanThreshold",
                 treat_missing_data="notBreaching",
                 alarm_actions=actions,
@@ -48,7 +56,7 @@ class PipelineAlarms(pulumi.ComponentResource):
                 **alarm,
             )
 
-        self.dlq_depth = any_in_a_minute(
+        self.dlq_depth = above_in_a_minute(
             "dlq-depth",
             "An order is in the dead-letter queue: inspect it with `orderctl dlq list`.",
             "AWS/SQS",
@@ -56,7 +64,26 @@ class PipelineAlarms(pulumi.ComponentResource):
             dimensions={"QueueName": args.dead_letter_queue.name},
             statistic="Maximum",
         )
-        self.function_errors = any_in_a_minute(
+        self.subscription_dlq_depth = above_in_a_minute(
+            "subscription-dlq-depth",
+            "SNS could not deliver an order to the queue: inspect it with `orderctl dlq list --source subscription`.",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": args.subscription_dead_letter_queue.name},
+            statistic="Maximum",
+        )
+        # Neither DLQ nor errors alarm fires while nothing consumes the queue; the age of its oldest order does.
+        self.backlog_age = above_in_a_minute(
+            "backlog-age",
+            f"The oldest order has waited over {args.backlog_age_seconds} s in the queue: is the event source "
+            "mapping enabled, the function throttled, its concurrency too low? See `orderctl status`.",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            threshold=args.backlog_age_seconds,
+            dimensions={"QueueName": args.queue.name},
+            statistic="Maximum",
+        )
+        self.function_errors = above_in_a_minute(
             "processor-errors",
             "The order processor failed whole invocations (crash or timeout); see its log group.",
             "AWS/Lambda",

@@ -48,11 +48,25 @@ INT_RANGES: dict[str, IntRange] = {
     "functionMemoryMb": IntRange(128, 10240, "Lambda functions get 128 to 10240 MB of memory"),
     "visibilityTimeoutSeconds": IntRange(0, 43200, "SQS visibility timeouts are at most 12 hours"),
     "logRetentionDays": IntRange(1, 3653, "CloudWatch Logs retention periods run from 1 day to 10 years"),
+    "backlogAgeAlarmSeconds": IntRange(
+        0,
+        345600,
+        "the order queue keeps a message for SQS's default retention of 4 days, so no order is ever older",
+    ),
 }
 
 # visibilityTimeoutSeconds = 0 (Pulumi.yaml's default) means "derive it": 6 x timeout + window. The CLI
 # requires a value for every typed key without a default, so "unset" cannot be the signal.
 DERIVE_VISIBILITY = 0
+DERIVE_BACKLOG_AGE = 0  # backlogAgeAlarmSeconds: 0 derives it (backlog_age_threshold)
+
+# SQS's ApproximateAgeOfOldestMessage skips a message once it has been received three times ("Available
+# CloudWatch metrics for Amazon SQS"), so a retried order counts towards the age for at most 3 receives.
+AGE_METRIC_RECEIVES = 3
+# Lambda: "The function name can contain only letters, numbers, hyphens, or underscores, with no spaces",
+# at most 64 characters (Lambda API reference, CreateFunction, FunctionName).
+FUNCTION_NAME_MAX = 64
+_FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class ConfigError(pulumi.RunError):
@@ -68,6 +82,7 @@ class ConfigError(pulumi.RunError):
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    project: str
     stack: str
     max_receive_count: int
     batch_size: int
@@ -83,12 +98,37 @@ class PipelineConfig:
     topic_kms_key_id: str
     raw_message_delivery: bool
     alarm_emails: tuple[str, ...]
+    backlog_age_alarm_seconds: int
     # Legal but unwise settings; reported by `load_config` as Pulumi warnings.
     warnings: tuple[str, ...] = ()
 
     @property
     def recommended_visibility_timeout_seconds(self) -> int:
         return recommended_visibility_timeout(self.function_timeout_seconds, self.batching_window_seconds)
+
+    @property
+    def data_protection(self) -> bool:
+        """`deletionProtection` protects all of the stack's data: the table, the order queue and both DLQs."""
+        return self.deletion_protection
+
+    @property
+    def function_name(self) -> str:
+        return function_name(self.project, self.stack)
+
+
+def function_name(project: str, stack: str) -> str:
+    """The processor's physical name: unique per project and stack in one account and region."""
+    return f"{project}-{stack}-processor"
+
+
+def backlog_age_threshold(
+    visibility_timeout: int, function_timeout: int, batching_window: int, max_receive_count: int
+) -> int:
+    """The oldest age a healthy pipeline's message reaches while the metric still counts it: an order
+    failing on each receive is received again one visibility timeout after the last, and counts for
+    at most AGE_METRIC_RECEIVES receives. Older than this, nothing is consuming the queue."""
+    receives = min(max_receive_count, AGE_METRIC_RECEIVES)
+    return (receives - 1) * visibility_timeout + receives * batching_window + function_timeout
 
 
 def recommended_visibility_timeout(function_timeout: int, batching_window: int) -> int:
@@ -174,7 +214,7 @@ def _parse_string_list(text: str) -> list[str]:
     return value
 
 
-def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
+def parse_config(raw: Mapping[str, str], stack: str, project: str = PROJECT) -> PipelineConfig:
     """Builds the config from raw Pulumi config strings, or raises ConfigError listing every problem."""
     read = _Reader(raw)
     max_receive_count = read.integer("maxReceiveCount")
@@ -191,7 +231,17 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
     point_in_time_recovery = read.boolean("pointInTimeRecovery")
     deletion_protection = read.boolean("deletionProtection")
     raw_message_delivery = read.boolean("rawMessageDelivery")
+    explicit_backlog_age = read.integer("backlogAgeAlarmSeconds")
     warnings: list[str] = []
+
+    name = function_name(project, stack)
+    if len(name) > FUNCTION_NAME_MAX or not _FUNCTION_NAME.match(name):
+        room = FUNCTION_NAME_MAX - len(function_name(project, ""))
+        read.errors.append(
+            f"stack name {stack!r} with project {project!r} is invalid: allowed at most {room} characters of "
+            f"letters, digits, hyphens and underscores; the function is named {name!r} ({len(name)} characters) "
+            f"and Lambda accepts function names of at most {FUNCTION_NAME_MAX} such characters."
+        )
 
     if retention and retention not in LOG_RETENTION_DAYS:
         read.fail(
@@ -230,9 +280,24 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
                 f"(6 x functionTimeoutSeconds + batchingWindowSeconds): throttled retries may reach the DLQ early."
             )
 
+    derived_backlog_age = backlog_age_threshold(visibility, timeout, window, max_receive_count)
+    backlog_age = derived_backlog_age if explicit_backlog_age == DERIVE_BACKLOG_AGE else explicit_backlog_age
+    if backlog_age < derived_backlog_age:
+        warnings.append(
+            f"{PROJECT}:backlogAgeAlarmSeconds = {explicit_backlog_age} is below {derived_backlog_age}, the age an "
+            f"order being retried reaches on a healthy pipeline: the backlog alarm will fire for one failing order."
+        )
+    if deletion_protection and not emails:
+        warnings.append(
+            f"{PROJECT}:alarmEmails is empty on a protected stack: its alarms (DLQ depth, backlog age, processor "
+            f"errors) change state and notify nobody, so a stalled or failing pipeline goes unseen; add a "
+            f"subscriber with `pulumi config set --path 'alarmEmails[0]' ops@example.com`."
+        )
+
     if read.errors:
         raise ConfigError(stack, read.errors)
     return PipelineConfig(
+        project=project,
         stack=stack,
         max_receive_count=max_receive_count,
         batch_size=batch_size,
@@ -248,6 +313,7 @@ def parse_config(raw: Mapping[str, str], stack: str) -> PipelineConfig:
         topic_kms_key_id=topic_key,
         raw_message_delivery=raw_message_delivery,
         alarm_emails=emails,
+        backlog_age_alarm_seconds=backlog_age,
         warnings=tuple(warnings),
     )
 
@@ -267,6 +333,7 @@ CONFIG_KEYS = (
     "topicKmsKeyId",
     "rawMessageDelivery",
     "alarmEmails",
+    "backlogAgeAlarmSeconds",
 )
 
 
@@ -274,7 +341,7 @@ def load_config() -> PipelineConfig:
     """Reads this stack's config once; the one place the program touches `pulumi.Config`."""
     source = pulumi.Config()
     raw = {key: value for key in CONFIG_KEYS if (value := source.get(key)) is not None}
-    config = parse_config(raw, pulumi.get_stack())
+    config = parse_config(raw, pulumi.get_stack(), pulumi.get_project())
     for warning in config.warnings:
         pulumi.log.warn(warning)
     return config

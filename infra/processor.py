@@ -20,6 +20,8 @@ METRICS_NAMESPACE = "OrderPipeline"
 @dataclass(frozen=True)
 class OrderProcessorArgs:
     project_dir: Path
+    function_name: str
+    """Physical name, unique per project and stack (infra.config.function_name); checked against Lambda's limit."""
     table: aws.dynamodb.Table
     queue: aws.sqs.Queue
     timeout_seconds: int
@@ -27,6 +29,8 @@ class OrderProcessorArgs:
     max_receive_count: int
     log_level: str
     log_retention_days: int
+    data_protection: bool
+    """`retainOnDelete` on the log group: a replaced or retired stack's logs stay until their retention ends."""
 
 
 class OrderProcessor(pulumi.ComponentResource):
@@ -38,24 +42,24 @@ class OrderProcessor(pulumi.ComponentResource):
     def __init__(self, name: str, args: OrderProcessorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orders:index:OrderProcessor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        function_name = f"{name}-processor"
+        logical = f"{name}-processor"
         # Created up front with a retention period, instead of Lambda creating one that keeps logs forever.
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{function_name}-logs",
-            name=f"/aws/lambda/{function_name}",
+            f"{logical}-logs",
+            name=f"/aws/lambda/{args.function_name}",
             retention_in_days=args.log_retention_days,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.data_protection),
         )
-        self.role = aws.iam.Role(f"{function_name}-role", assume_role_policy=lambda_assume_role_policy(), opts=child)
+        self.role = aws.iam.Role(f"{logical}-role", assume_role_policy=lambda_assume_role_policy(), opts=child)
         self.role_policy = aws.iam.RolePolicy(
-            f"{function_name}-policy",
+            f"{logical}-policy",
             role=self.role.id,
             policy=processor_policy(args.table.arn, args.queue.arn, self.log_group.arn),
             opts=child,
         )
         self.function = aws.lambda_.Function(
-            function_name,
-            name=function_name,
+            logical,
+            name=args.function_name,
             role=self.role.arn,
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],

@@ -17,6 +17,14 @@ LONG_POLL_SECONDS = 20  # SQS's maximum long-poll wait: fewer empty receives
 class OrderQueuesArgs:
     visibility_timeout_seconds: int
     max_receive_count: int
+    data_protection: bool
+    """Pulumi `protect` on the queue and its DLQ: replacing or deleting either (and the messages in it) is
+    refused at preview. Default in config: false (prod: true)."""
+
+
+def dead_letter_queue(name: str, opts: pulumi.ResourceOptions) -> aws.sqs.Queue:
+    """A dead-letter queue: encrypted (SSE-SQS, which SNS can deliver to) and kept as long as SQS allows."""
+    return aws.sqs.Queue(name, message_retention_seconds=DLQ_RETENTION_SECONDS, sqs_managed_sse_enabled=True, opts=opts)
 
 
 class OrderQueues(pulumi.ComponentResource):
@@ -26,12 +34,8 @@ class OrderQueues(pulumi.ComponentResource):
     def __init__(self, name: str, args: OrderQueuesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orders:index:OrderQueues", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.dead_letter_queue = aws.sqs.Queue(
-            f"{name}-dlq",
-            message_retention_seconds=DLQ_RETENTION_SECONDS,
-            sqs_managed_sse_enabled=True,
-            opts=child,
-        )
+        holds_messages = pulumi.ResourceOptions(parent=self, protect=args.data_protection)
+        self.dead_letter_queue = dead_letter_queue(f"{name}-dlq", holds_messages)
         self.queue = aws.sqs.Queue(
             f"{name}-queue",
             visibility_timeout_seconds=args.visibility_timeout_seconds,
@@ -40,7 +44,7 @@ class OrderQueues(pulumi.ComponentResource):
             redrive_policy=pulumi.Output.json_dumps(
                 {"deadLetterTargetArn": self.dead_letter_queue.arn, "maxReceiveCount": args.max_receive_count}
             ),
-            opts=child,
+            opts=holds_messages,
         )
         # Only the order queue may dead-letter here; a separate resource because the queue needs the DLQ's ARN first.
         aws.sqs.RedriveAllowPolicy(

@@ -11,7 +11,9 @@ import pulumi_aws as aws
 @dataclass(frozen=True)
 class OrdersTableArgs:
     point_in_time_recovery: bool
-    deletion_protection: bool
+    data_protection: bool
+    """DynamoDB deletion protection, Pulumi `protect` (a replace or delete is refused at preview) and
+    `retainOnDelete` (leaving the stack never deletes the table). Default in config: false (prod: true)."""
 
 
 class OrdersTable(pulumi.ComponentResource):
@@ -26,7 +28,9 @@ class OrdersTable(pulumi.ComponentResource):
             billing_mode="PAY_PER_REQUEST",
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=args.point_in_time_recovery),
-            deletion_protection_enabled=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self),
+            deletion_protection_enabled=args.data_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.data_protection, retain_on_delete=args.data_protection
+            ),
         )
         self.register_outputs({"tableName": self.table.name, "tableArn": self.table.arn})

@@ -21,6 +21,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from sandbox.pulumi_cli_config import Project, StackConfigError, resolve
+from sandbox.pulumi_engine import AliasSpec, Goal, new_urn
 
 __all__ = [
     "PreviewCheck",
@@ -45,14 +46,22 @@ class ProgramRun:
     outputs: dict[str, Any]  # stack outputs, resolved
     urns: list[str]  # every registered resource, components included, in registration order
     dependencies: dict[str, set[str]]  # URN -> URNs it depends on (depends_on and input references)
+    goals: dict[str, Goal]  # URN -> the resource as the engine receives it: its engine URN, aliases and options
 
 
 class _RecordingMonitor(MockMonitor):
-    """The mock engine, also noting each resource's dependencies as the real engine would see them."""
+    """The mock engine, with the real engine's URNs, also noting each resource's dependencies, aliases and
+    options as the real engine receives them."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.dependencies: dict[str, set[str]] = {}
+        self.goals: dict[str, Goal] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # MockMonitor qualifies a type by its parent's last type and keeps the root stack's; the engine
+        # qualifies it by the parent's whole chain, without the root stack (sandbox.pulumi_engine.new_urn).
+        return new_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -60,7 +69,34 @@ class _RecordingMonitor(MockMonitor):
         for property_dependencies in request.propertyDependencies.values():
             found.update(property_dependencies.urns)
         self.dependencies[response.urn] = found
+        self.goals[response.urn] = Goal(
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            aliases=tuple(self._alias(alias) for alias in request.aliases),
+            urn=response.urn,
+            custom=bool(request.custom),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            ignore_changes=tuple(request.ignoreChanges),
+        )
         return response
+
+    @staticmethod
+    def _alias(alias: Any) -> AliasSpec:
+        if alias.urn:
+            return AliasSpec(urn=alias.urn)
+        spec = alias.spec
+        return AliasSpec(
+            name=spec.name,
+            type=spec.type,
+            parent_urn=spec.parentUrn,
+            no_parent=spec.noParent,
+            project=spec.project,
+            stack=spec.stack,
+        )
 
 
 def run_program(
@@ -96,7 +132,12 @@ def run_program(
     root = settings.get_root_resource()
     exported: dict[str, Any] = getattr(root, "outputs", {})
     outputs = {name: _sync_await(pulumi.Output.from_input(value).future()) for name, value in exported.items()}
-    return ProgramRun(outputs=outputs, urns=list(monitor.get_registered_resources()), dependencies=monitor.dependencies)
+    return ProgramRun(
+        outputs=outputs,
+        urns=list(monitor.get_registered_resources()),
+        dependencies=monitor.dependencies,
+        goals=monitor.goals,
+    )
 
 
 def program_problems(error: BaseException) -> list[str]:

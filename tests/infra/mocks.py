@@ -25,11 +25,13 @@ class Recorded:
 
 
 def physical_name(args: pulumi.runtime.MockResourceArgs) -> str:
-    """The explicit name, else an auto-name as the provider makes one: logical name plus a suffix."""
+    """The explicit name, else an auto-name as the provider makes one: logical name plus a suffix. Pulumi's
+    suffix is random, so two stacks' auto-names differ; here it is a hash of stack and name, for repeatability."""
     explicit = args.inputs.get("name")
     if explicit:
         return str(explicit)
-    return f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
+    seed = f"{pulumi.get_stack()}/{args.name}"
+    return f"{args.name}-{hashlib.sha256(seed.encode()).hexdigest()[:7]}"
 
 
 State = tuple[str, dict[str, Any]]

@@ -27,7 +27,9 @@ def mocks() -> AwsMocks:
 
 
 def _queues() -> OrderQueues:
-    return OrderQueues("unit", OrderQueuesArgs(visibility_timeout_seconds=180, max_receive_count=4))
+    return OrderQueues(
+        "unit", OrderQueuesArgs(visibility_timeout_seconds=180, max_receive_count=4, data_protection=False)
+    )
 
 
 @pulumi.runtime.test
@@ -46,20 +48,25 @@ def test_subscription_targets_the_queue_from_the_topic() -> pulumi.Output[None]:
     queues = _queues()
     topic = aws.sns.Topic("unit-topic")
     wiring = TopicQueueSubscription(
-        "unit", TopicQueueSubscriptionArgs(topic=topic, queue=queues.queue, raw_message_delivery=False)
+        "unit",
+        TopicQueueSubscriptionArgs(topic=topic, queue=queues.queue, raw_message_delivery=False, data_protection=False),
     )
 
     def check(values: list[str]) -> None:
-        endpoint, topic_of_subscription, policy, queue_arn, topic_arn = values
+        endpoint, topic_of_subscription, policy, redrive, dlq_arn, queue_arn, topic_arn = values
         assert (endpoint, topic_of_subscription) == (queue_arn, topic_arn)
         allow = json.loads(policy)["Statement"][0]
         assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
         assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": topic_arn}}
+        # An order SNS cannot deliver goes to the subscription's own DLQ, not the order DLQ.
+        assert json.loads(redrive) == {"deadLetterTargetArn": dlq_arn}
 
     return pulumi.Output.all(
         wiring.subscription.endpoint,
         wiring.subscription.topic,
         wiring.queue_policy.policy,
+        wiring.subscription.redrive_policy,
+        wiring.dead_letter_queue.arn,
         queues.queue.arn,
         topic.arn,
     ).apply(check)
@@ -70,6 +77,7 @@ def _processor(queues: OrderQueues, table: OrdersTable) -> OrderProcessor:
         "unit",
         OrderProcessorArgs(
             project_dir=PROJECT_DIR,
+            function_name="unit-processor",
             table=table.table,
             queue=queues.queue,
             timeout_seconds=30,
@@ -77,6 +85,7 @@ def _processor(queues: OrderQueues, table: OrdersTable) -> OrderProcessor:
             max_receive_count=4,
             log_level="INFO",
             log_retention_days=14,
+            data_protection=False,
         ),
     )
 
@@ -84,7 +93,7 @@ def _processor(queues: OrderQueues, table: OrdersTable) -> OrderProcessor:
 @pulumi.runtime.test
 def test_processor_is_told_its_table_and_may_write_only_there() -> pulumi.Output[None]:
     queues = _queues()
-    table = OrdersTable("unit", OrdersTableArgs(point_in_time_recovery=True, deletion_protection=False))
+    table = OrdersTable("unit", OrdersTableArgs(point_in_time_recovery=True, data_protection=False))
     processor = _processor(queues, table)
 
     def check(values: list[object]) -> None:
@@ -104,7 +113,7 @@ def test_processor_is_told_its_table_and_may_write_only_there() -> pulumi.Output
 @pulumi.runtime.test
 def test_event_source_feeds_the_queue_to_the_function_with_partial_failures() -> pulumi.Output[None]:
     queues = _queues()
-    table = OrdersTable("unit", OrdersTableArgs(point_in_time_recovery=True, deletion_protection=False))
+    table = OrdersTable("unit", OrdersTableArgs(point_in_time_recovery=True, data_protection=False))
     processor = _processor(queues, table)
     source = QueueEventSource(
         "unit",

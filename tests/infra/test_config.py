@@ -60,6 +60,8 @@ BAD_CONFIG = [
     ("alarmEmails", '"ops@example.com"', ["alarmEmails", "a JSON list of strings", "does not parse"]),
     ("alarmEmails", '["not-an-address"]', ["alarmEmails", "not-an-address", "e-mail addresses", "subscription"]),
     ("topicKmsKeyId", " ", ["topicKmsKeyId", "a non-empty string", "must be encrypted"]),
+    ("backlogAgeAlarmSeconds", "-1", ["backlogAgeAlarmSeconds", "-1", "0..345600", "retention of 4 days"]),
+    ("backlogAgeAlarmSeconds", "345601", ["backlogAgeAlarmSeconds", "345601", "0..345600", "no order is ever older"]),
 ]
 
 
@@ -136,3 +138,54 @@ def test_the_visibility_warning_reaches_the_pulumi_log(caplog: pytest.LogCapture
     with caplog.at_level(logging.WARNING):
         deploy("dev", visibilityTimeoutSeconds="60")
     assert any("below AWS's recommended 180" in record.getMessage() for record in caplog.records)
+
+
+def test_the_backlog_alarm_threshold_derives_from_the_oldest_age_a_retried_order_reaches() -> None:
+    # dev: visibility 180 s (6 x 30), no window, maxReceiveCount 3: an order failing twice is received a
+    # third time 2 x 180 s after its first receive, then may run for the 30 s timeout.
+    assert parse().backlog_age_alarm_seconds == 2 * 180 + 30
+    # One receive only: nothing is retried, so the oldest healthy age is the window plus the timeout.
+    assert parse(maxReceiveCount="1").backlog_age_alarm_seconds == 30
+    # SQS's metric stops counting a message after three receives, so more receives do not raise it.
+    assert parse(maxReceiveCount="10").backlog_age_alarm_seconds == 2 * 180 + 30
+    windowed = parse(batchSize="20", batchingWindowSeconds="5")
+    assert windowed.backlog_age_alarm_seconds == 2 * (6 * 30 + 5) + 3 * 5 + 30
+    assert parse(backlogAgeAlarmSeconds="900").backlog_age_alarm_seconds == 900
+
+
+def test_a_backlog_threshold_below_a_retried_orders_age_warns_that_one_failure_fires_it() -> None:
+    config = parse(backlogAgeAlarmSeconds="60")
+    assert config.backlog_age_alarm_seconds == 60
+    [warning] = config.warnings
+    assert "backlogAgeAlarmSeconds = 60 is below 390" in warning
+
+
+def test_a_stack_name_that_overflows_the_function_name_is_refused_with_the_limit() -> None:
+    longest = "s" * (64 - len("order-pipeline--processor"))
+    assert parse_config(_defaults(), longest).function_name == f"order-pipeline-{longest}-processor"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(_defaults(), longest + "s")
+    message = str(raised.value)
+    assert f"stack name '{longest}s'" in message
+    assert "at most 39 characters" in message
+    assert "at most 64" in message
+    assert "(65 characters)" in message
+    with pytest.raises(ConfigError, match=r"letters, digits, hyphens and underscores"):
+        parse_config(_defaults(), "dev.eu")  # a period is a legal stack name, not a legal function name
+
+
+def test_the_function_name_carries_project_and_stack_so_two_projects_never_collide() -> None:
+    assert parse_config(_defaults(), "dev", "order-pipeline").function_name == "order-pipeline-dev-processor"
+    assert parse_config(_defaults(), "dev", "orders-eu").function_name == "orders-eu-dev-processor"
+
+
+def test_a_protected_stack_without_an_alarm_subscriber_is_warned_about() -> None:
+    [warning] = parse(deletionProtection="true").warnings
+    assert "alarmEmails is empty on a protected stack" in warning
+    assert "notify nobody" in warning
+    assert parse(deletionProtection="true", alarmEmails='["ops@example.com"]').warnings == ()
+    assert parse(deletionProtection="false").warnings == ()
+
+
+def _defaults() -> dict[str, str]:
+    return {key.removeprefix("order-pipeline:"): value for key, value in DEFAULTS.items()}

@@ -95,7 +95,7 @@ def test_unknown_override_is_refused_naming_the_known_keys() -> None:
     result = CliRunner().invoke(cli, ["preflight", "--config", "fooBar=1"])
     assert result.exit_code == 1
     assert "override: --config fooBar: 'fooBar' is not a config key of project 'order-pipeline'" in result.stderr
-    assert "known keys: alarmEmails, batchSize," in result.stderr
+    assert "known keys: alarmEmails, backlogAgeAlarmSeconds, batchSize," in result.stderr
 
 
 def test_sandbox_and_mocks_harness_refuse_an_unknown_override() -> None:
@@ -119,3 +119,10 @@ def test_sandbox_up_refuses_an_unknown_override_in_one_line(tmp_path: Path) -> N
     assert finished.stderr.startswith("orderctl: --config fooBar: 'fooBar' is not a config key of project")
     assert len(finished.stderr.splitlines()) == 1
     assert not (tmp_path / "outputs.json").exists()
+
+
+def test_a_protected_stack_without_an_alarm_subscriber_is_named_at_preflight() -> None:
+    result = CliRunner().invoke(cli, ["preflight", "--stack", "prod"])
+    assert result.exit_code == 0
+    assert "note: order-pipeline:alarmEmails is empty on a protected stack" in result.stdout
+    assert "notify nobody" in result.stdout

@@ -12,7 +12,9 @@ from packaging.requirements import Requirement
 
 from contract import outputs
 from contract import resource_types as types
+from sandbox.program import run_program, stack_config
 from tests.infra.conftest import PROJECT, PROJECT_DIR, MockedStack, deploy
+from tests.infra.mocks import AwsMocks
 
 OUTPUT_SOURCES = {
     outputs.TABLE_NAME: (types.TABLE, "", "name"),
@@ -20,8 +22,10 @@ OUTPUT_SOURCES = {
     outputs.TOPIC_ARN: (types.TOPIC, "-topic", "arn"),
     outputs.QUEUE_URL: (types.QUEUE, "-queue", "url"),
     outputs.QUEUE_ARN: (types.QUEUE, "-queue", "arn"),
-    outputs.DEAD_LETTER_QUEUE_URL: (types.QUEUE, "-dlq", "url"),
-    outputs.DEAD_LETTER_QUEUE_ARN: (types.QUEUE, "-dlq", "arn"),
+    outputs.DEAD_LETTER_QUEUE_URL: (types.QUEUE, "orders-dlq", "url"),
+    outputs.DEAD_LETTER_QUEUE_ARN: (types.QUEUE, "orders-dlq", "arn"),
+    outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_URL: (types.QUEUE, "-subscription-dlq", "url"),
+    outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_ARN: (types.QUEUE, "-subscription-dlq", "arn"),
     outputs.FUNCTION_NAME: (types.FUNCTION, "", "name"),
     outputs.FUNCTION_ARN: (types.FUNCTION, "", "arn"),
     outputs.LOG_GROUP_NAME: (types.LOG_GROUP, "", "name"),
@@ -47,7 +51,7 @@ def test_order_pipeline_registers_every_stack_output(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", spy)
     deploy("dev")
-    assert registered["orders-dev"] == set(outputs.ALL)
+    assert registered["orders"] == set(outputs.ALL)
 
 
 def test_the_project_has_a_dev_and_a_prod_stack() -> None:
@@ -60,14 +64,25 @@ def test_prod_differs_from_dev_where_it_should(dev: MockedStack, prod: MockedSta
     assert prod.one(types.LOG_GROUP).inputs["retentionInDays"] == 90
 
 
-def test_physical_names_carry_the_stack_so_stacks_share_an_account(dev: MockedStack, prod: MockedStack) -> None:
+def test_physical_names_are_unique_per_stack_so_stacks_share_an_account(dev: MockedStack, prod: MockedStack) -> None:
     def names(deployment: MockedStack) -> set[str]:
         return {r.state["name"] for r in deployment.mocks.resources if "name" in r.state and r.type.startswith("aws:")}
 
-    dev_names, prod_names = names(dev), names(prod)
-    assert all("dev" in name for name in dev_names), dev_names
-    assert all("prod" in name for name in prod_names), prod_names
-    assert dev_names.isdisjoint(prod_names)
+    assert names(dev).isdisjoint(names(prod))
+    # Only the function and its log group are named explicitly; they carry project and stack.
+    explicit = {r.inputs["name"] for r in dev.mocks.resources if "name" in r.inputs}
+    assert explicit == {"order-pipeline-dev-processor", "/aws/lambda/order-pipeline-dev-processor"}
+
+
+def test_no_logical_name_depends_on_the_stack_name() -> None:
+    # Two stack names, the same logical names: `pulumi stack rename` or a new stack changes no URN
+    # past its stack part.
+    config = stack_config(PROJECT, "dev")
+
+    def logical(stack: str) -> list[str]:
+        return sorted(urn.split("::", 2)[2] for urn in run_program(PROJECT, stack, config, AwsMocks()).urns)
+
+    assert logical("dev") == logical("a-much-longer-stack-name")
 
 
 def test_every_resource_belongs_to_a_component_of_the_pipeline(dev: MockedStack) -> None:

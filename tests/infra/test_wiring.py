@@ -41,7 +41,7 @@ def test_subscription_is_created_after_the_queue_policy(dev: MockedStack) -> Non
 
 def test_redrive_sends_to_the_dlq_after_three_receives(dev: MockedStack) -> None:
     redrive = json.loads(dev.one(QUEUE, "-queue").inputs["redrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": dev.one(QUEUE, "-dlq").state["arn"], "maxReceiveCount": 3}
+    assert redrive == {"deadLetterTargetArn": dev.one(QUEUE, "orders-dlq").state["arn"], "maxReceiveCount": 3}
 
 
 def test_max_receive_count_is_configurable() -> None:
@@ -50,7 +50,7 @@ def test_max_receive_count_is_configurable() -> None:
 
 
 def test_dlq_accepts_only_the_main_queue(dev: MockedStack) -> None:
-    dlq, queue = dev.one(QUEUE, "-dlq"), dev.one(QUEUE, "-queue")
+    dlq, queue = dev.one(QUEUE, "orders-dlq"), dev.one(QUEUE, "-queue")
     allow = dev.one(REDRIVE_ALLOW_POLICY)
     assert allow.inputs["queueUrl"] == dlq.state["url"]
     assert json.loads(allow.inputs["redriveAllowPolicy"]) == {
@@ -60,7 +60,7 @@ def test_dlq_accepts_only_the_main_queue(dev: MockedStack) -> None:
 
 
 def test_queues_are_encrypted_long_polled_and_the_dlq_keeps_14_days(dev: MockedStack) -> None:
-    queue, dlq = dev.one(QUEUE, "-queue").inputs, dev.one(QUEUE, "-dlq").inputs
+    queue, dlq = dev.one(QUEUE, "-queue").inputs, dev.one(QUEUE, "orders-dlq").inputs
     assert queue["sqsManagedSseEnabled"] is True
     assert dlq["sqsManagedSseEnabled"] is True
     assert queue["receiveWaitTimeSeconds"] == 20
@@ -99,8 +99,8 @@ def test_queue_policy_admits_only_sns_from_this_topic_and_denies_plain_http(dev:
 
 
 def test_dlq_denies_plain_http(dev: MockedStack) -> None:
-    dlq = dev.one(QUEUE, "-dlq")
-    policy = dev.one(QUEUE_POLICY, "-dlq-policy")
+    dlq = dev.one(QUEUE, "orders-dlq")
+    policy = dev.one(QUEUE_POLICY, "orders-dlq-policy")
     assert policy.inputs["queueUrl"] == dlq.state["url"]
     [deny] = json.loads(policy.inputs["policy"])["Statement"]
     assert (deny["Effect"], deny["Resource"], deny["Condition"]) == (
@@ -151,7 +151,7 @@ def test_function_environment_names_the_table_and_its_settings(dev: MockedStack)
     assert variables == {
         "TABLE_NAME": dev.one(TABLE).state["name"],
         "MAX_RECEIVE_COUNT": "3",
-        "POWERTOOLS_SERVICE_NAME": "orders-dev",
+        "POWERTOOLS_SERVICE_NAME": "orders",
         "POWERTOOLS_METRICS_NAMESPACE": "OrderPipeline",
         "LOG_LEVEL": "INFO",
     }
@@ -205,8 +205,8 @@ def test_order_topic_is_encrypted_with_the_configured_key(dev: MockedStack) -> N
 
 
 def test_dlq_depth_alarm_fires_on_any_visible_message_within_a_minute(dev: MockedStack) -> None:
-    alarm = dev.one(METRIC_ALARM, "-dlq-depth").inputs
-    assert alarm["dimensions"] == {"QueueName": dev.one(QUEUE, "-dlq").state["name"]}
+    alarm = dev.one(METRIC_ALARM, "orders-dlq-depth").inputs
+    assert alarm["dimensions"] == {"QueueName": dev.one(QUEUE, "orders-dlq").state["name"]}
     assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
         "AWS/SQS",
         "ApproximateNumberOfMessagesVisible",
@@ -247,3 +247,45 @@ def test_alarm_emails_subscribe_to_the_alarm_topic(dev: MockedStack) -> None:
 
 def test_program_makes_no_invokes(dev: MockedStack) -> None:
     assert dev.mocks.calls == []
+
+
+def test_an_order_sns_cannot_deliver_goes_to_the_subscription_dlq_which_only_this_topic_may_fill(
+    dev: MockedStack,
+) -> None:
+    dlq = dev.one(QUEUE, "-subscription-dlq")
+    subscription = dev.one(TOPIC_SUBSCRIPTION)
+    assert json.loads(subscription.inputs["redrivePolicy"]) == {"deadLetterTargetArn": dlq.state["arn"]}
+    assert dlq.inputs["sqsManagedSseEnabled"] is True
+    assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    policy = dev.one(QUEUE_POLICY, "-subscription-dlq-policy")
+    assert policy.inputs["queueUrl"] == dlq.state["url"]
+    allow, deny = json.loads(policy.inputs["policy"])["Statement"]
+    assert allow["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert (allow["Action"], allow["Resource"]) == ("sqs:SendMessage", dlq.state["arn"])
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": dev.one(TOPIC, "-topic").state["arn"]}}
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The subscription is created once both queues let SNS send.
+    assert {dev.urn_of(policy)} <= dev.run.dependencies[dev.urn_of(subscription)]
+
+
+def test_the_subscription_dlq_is_alarmed_like_the_order_dlq(dev: MockedStack) -> None:
+    alarm = dev.one(METRIC_ALARM, "-subscription-dlq-depth").inputs
+    assert alarm["dimensions"] == {"QueueName": dev.one(QUEUE, "-subscription-dlq").state["name"]}
+    assert (alarm["metricName"], alarm["statistic"], alarm["threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+        0,
+    )
+    assert alarm["alarmActions"] == [dev.one(TOPIC, "-alarms").state["arn"]]
+
+
+def test_the_backlog_alarm_watches_the_age_of_the_oldest_order(dev: MockedStack) -> None:
+    alarm = dev.one(METRIC_ALARM, "-backlog-age").inputs
+    assert (alarm["namespace"], alarm["metricName"], alarm["statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert alarm["dimensions"] == {"QueueName": dev.one(QUEUE, "-queue").state["name"]}
+    assert (alarm["threshold"], alarm["comparisonOperator"], alarm["period"]) == (390, "GreaterThanThreshold", 60)
+    assert alarm["alarmActions"] == alarm["okActions"] == [dev.one(TOPIC, "-alarms").state["arn"]]
