@@ -87,6 +87,12 @@ PULUMI: dict[tuple[str, ...], PulumiCommand] = {
          "--run-program": False},
         (0, 0),  # refresh also takes a URL for remote operations, which nothing here uses
     ),
+    # state_unprotect.go: a URN, or --all; --yes skips the confirmation
+    ("state", "unprotect"): PulumiCommand(
+        "pkg/cmd/pulumi/state/state_unprotect.go",
+        {**_STACK, "--all": False, "--yes": False, "-y": False},
+        (0, 1),
+    ),
     ("destroy",): PulumiCommand(
         "pkg/cmd/pulumi/operations/destroy.go",
         {**_STACK, "--yes": False, "-y": False, "--remove": False, "--exclude-protected": False,
