@@ -23,7 +23,7 @@ import pulumi
 from contract import resource_types as types
 from sandbox.emulator import Endpoint
 from sandbox.iam import judge, role_policies, role_session
-from sandbox.policy_check import undeliverable_subscriptions
+from sandbox.policy_check import undeliverable_subscriptions, unredrivable_subscriptions
 from sandbox.program import Project, run_program
 
 
@@ -209,11 +209,19 @@ class EmulatorMocks(pulumi.runtime.Mocks):
     def _topic(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
         attributes = {"KmsMasterKeyId": args.inputs["kmsMasterKeyId"]} if args.inputs.get("kmsMasterKeyId") else {}
         arn = self._client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        if args.inputs.get("sqsFailureFeedbackRoleArn"):  # delivery status logging: sandbox/sns_delivery.py
+            self._client("sns").set_topic_attributes(
+                TopicArn=arn,
+                AttributeName="SQSFailureFeedbackRoleArn",
+                AttributeValue=str(args.inputs["sqsFailureFeedbackRoleArn"]),
+            )
         return arn, {"name": name, "arn": arn}
 
     def _subscription(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
         inputs = args.inputs
         attributes = {"RawMessageDelivery": "true"} if inputs.get("rawMessageDelivery") else {}
+        if inputs.get("redrivePolicy"):  # the subscription's DLQ: sandbox/sns_delivery.py moves failures there
+            attributes["RedrivePolicy"] = str(inputs["redrivePolicy"])
         arn = self._client("sns").subscribe(
             TopicArn=inputs["topic"],
             Protocol=inputs["protocol"],
@@ -433,7 +441,8 @@ def deploy(
     *,
     abandoned: Callable[[], bool] = lambda: False,
 ) -> Deployment:
-    """Runs the program against the emulator, then refuses it if SNS could not deliver to a subscribed queue.
+    """Runs the program against the emulator, then refuses it if SNS could not deliver to a subscribed queue;
+    warns of a subscription DLQ that SNS could not send to (what it cannot deliver would be lost).
 
     Once `abandoned()` is true (a cancelled start), no further resource is created; the caller is to discard
     what this returns."""
@@ -453,5 +462,5 @@ def deploy(
         resources=mocks.resources,
         functions=mocks.functions,
         mappings=mocks.mappings,
-        warnings=warnings.messages,
+        warnings=warnings.messages + unredrivable_subscriptions(mocks.resources),
     )

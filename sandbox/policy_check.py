@@ -67,6 +67,33 @@ def allows_topic(policy: dict[str, Any], topic_arn: str, queue_arn: str) -> bool
     return allowed
 
 
+def _policies_by_queue_arn(resources: list[Declared]) -> dict[str, list[dict[str, Any]]]:
+    urls = {r.state["url"]: r.state["arn"] for r in resources if r.type == QUEUE}
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources:
+        if resource.type == QUEUE_POLICY and resource.inputs["queueUrl"] in urls:
+            arn = urls[resource.inputs["queueUrl"]]
+            policies.setdefault(arn, []).append(json.loads(resource.inputs["policy"]))
+    return policies
+
+
+def unredrivable_subscriptions(resources: list[Declared]) -> list[str]:
+    """One line per SNS -> SQS subscription whose DLQ (RedrivePolicy) SNS could not send to: a delivery that
+    fails would then be lost too (SNS counts it in NumberOfNotificationsFailedToRedriveToDlq)."""
+    policies = _policies_by_queue_arn(resources)
+    problems = []
+    for subscription in (r for r in resources if r.type == SUBSCRIPTION and r.inputs.get("redrivePolicy")):
+        topic_arn = subscription.inputs["topic"]
+        target = json.loads(subscription.inputs["redrivePolicy"]).get("deadLetterTargetArn", "")
+        if not any(allows_topic(policy, topic_arn, target) for policy in policies.get(target, [])):
+            problems.append(
+                f"subscription '{subscription.name}' dead-letters to {target.rsplit(':', 1)[-1]}, but no queue policy "
+                f"there lets sns.amazonaws.com sqs:SendMessage from {topic_arn}: an order SNS cannot deliver would "
+                "be lost instead of dead-lettered"
+            )
+    return problems
+
+
 def undeliverable_subscriptions(resources: list[Declared]) -> list[str]:
     """One line per SNS -> SQS subscription whose queue's policy would make SNS drop the deliveries."""
     queues = {r.state["arn"]: r for r in resources if r.type == QUEUE}

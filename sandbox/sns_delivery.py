@@ -1,18 +1,46 @@
-"""SNS -> SQS delivery that honours the queue policy at publish time, as SNS does.
+"""SNS -> SQS delivery that honours the queue policy at publish time, as SNS does, and the subscription's
+dead-letter queue.
 
-moto delivers every message to every subscribed queue whatever the queue's policy says. The deploy check
-(sandbox/policy_check.py) refuses a program whose policy would drop deliveries, but a policy changed
-after the deploy would still go unnoticed. Here each delivery to a queue is checked against the queue's
-policy of that moment: a refused one is dropped, as on AWS, and counted in the emulator's CloudWatch as
-AWS/SNS NumberOfNotificationsFailed (dimension TopicName), where `orderctl status` reads it.
+moto delivers every message to every subscribed queue whatever the queue's policy says, and its Publish
+fails outright for a subscribed queue that was deleted. The deploy check (sandbox/policy_check.py) refuses
+a program whose policy would drop deliveries, but a policy changed after the deploy would still go
+unnoticed. Here each delivery to a queue is checked against the queue's policy of that moment, and a
+queue that is gone fails the delivery, not the publish. A failed delivery is counted in the emulator's
+CloudWatch as AWS/SNS NumberOfNotificationsFailed (dimension TopicName), where `orderctl status` reads it,
+and then, as SNS does (AWS SNS developer guide, "Amazon SNS dead-letter queues (DLQs)": on a client-side
+error SNS "discards the message—unless a dead-letter queue is attached to the subscription"):
+
+- without a RedrivePolicy on the subscription, the message is dropped;
+- with one, it is moved to the subscription's DLQ if that queue exists and its policy lets the topic send
+  (NumberOfNotificationsRedrivenToDlq), else it is lost (NumberOfNotificationsFailedToRedriveToDlq, and an
+  ERROR record on the `sandbox.sns` logger naming the message).
+
+What lands in the DLQ is what the subscription would have delivered and nothing more: the SNS envelope as
+the body, or with RawMessageDelivery the message itself with its attributes as SQS message attributes.
+SNS adds no error attributes to it: AWS-recorded snapshots (localstack/localstack tests/aws/services/sns/
+test_sns.snapshot.json, test_redrive_policy_sqs_queue_subscription[True|False], and localstack PR 6640
+"AWS doesn't do it") show no ErrorCode, ErrorMessage or RequestID there; those three are what Lambda's
+asynchronous-invocation DLQ adds (AWS Lambda developer guide, "Dead-letter queues"). SNS tells why a
+delivery failed in its delivery status log instead, when the topic has one for SQS
+(SQSFailureFeedbackRoleArn): a FAILURE record in the log group `sns/<region>/<account>/<topic>/Failure`
+whose `delivery.providerResponse` carries SQS's ErrorCode and ErrorMessage. The sandbox writes that record
+when, and only when, the topic has the attribute, as SNS does.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.utils import camelcase_to_underscores
+from moto.logs.models import logs_backends
 from moto.sns.models import Subscription
 from moto.sqs.models import sqs_backends
 
@@ -21,14 +49,56 @@ from sandbox.policy_check import allows_topic
 SNS_NAMESPACE = "AWS/SNS"
 FAILED_METRIC = "NumberOfNotificationsFailed"
 DELIVERED_METRIC = "NumberOfNotificationsDelivered"
+REDRIVEN_METRIC = "NumberOfNotificationsRedrivenToDlq"
+FAILED_TO_REDRIVE_METRIC = "NumberOfNotificationsFailedToRedriveToDlq"
+FAILURE_FEEDBACK_ATTRIBUTE = "SQSFailureFeedbackRoleArn"  # the topic's delivery status logging for SQS
+
+log = logging.getLogger("sandbox.sns")
 
 _original_publish = Subscription.publish
 
 
-def _queue_policy(account: str, region: str, queue_name: str) -> dict[str, Any] | None:
-    queue = sqs_backends[account][region].queues.get(queue_name)
-    policy = queue.policy if queue is not None else None
-    return json.loads(policy) if policy else None
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """What SQS answered SNS, as SNS's delivery status log reports it."""
+
+    status_code: int
+    error_code: str
+    error_message: str
+
+
+def delivery_failure_log_group(topic_arn: str) -> str:
+    """Where SNS writes failed deliveries of a topic with delivery status logging ("Amazon SNS message
+    delivery status")."""
+    _, _, _, region, account, topic = topic_arn.split(":")
+    return f"sns/{region}/{account}/{topic}/Failure"
+
+
+def _parts(queue_arn: str) -> tuple[str, str, str]:
+    """(account, region, queue name) of a queue ARN."""
+    _, _, _, region, account, name = queue_arn.split(":")
+    return account, region, name
+
+
+def _queue_url(queue_arn: str) -> str:
+    account, region, name = _parts(queue_arn)
+    return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+
+
+def refusal(queue_arn: str, topic_arn: str) -> DeliveryFailure | None:
+    """Why SQS would refuse SNS's SendMessage from `topic_arn` to `queue_arn` now, or None if it accepts it."""
+    account, region, name = _parts(queue_arn)
+    queue = sqs_backends[account][region].queues.get(name)
+    if queue is None:
+        return DeliveryFailure(
+            400,
+            "AWS.SimpleQueueService.NonExistentQueue",
+            "The specified queue does not exist or you do not have access to it.",
+        )
+    policy = json.loads(queue.policy) if queue.policy else None
+    if policy is None or not allows_topic(policy, topic_arn, queue_arn):
+        return DeliveryFailure(403, "AccessDenied", f"Access to the resource {_queue_url(queue_arn)} is denied.")
+    return None
 
 
 def _count(account: str, region: str, topic_arn: str, metric: str) -> None:
@@ -41,21 +111,89 @@ def _count(account: str, region: str, topic_arn: str, metric: str) -> None:
     cloudwatch_backends[account][region].put_metric_data(SNS_NAMESPACE, [datum])
 
 
+def _log_failure(subscription: Subscription, message: str, message_id: str, failure: DeliveryFailure) -> None:
+    """SNS's delivery status record of a failed SQS delivery, if the topic logs them."""
+    # moto keeps a topic attribute set through SetTopicAttributes under its snake_case name
+    if not getattr(subscription.topic, camelcase_to_underscores(FAILURE_FEEDBACK_ATTRIBUTE), None):
+        return
+    _, _, _, region, account, _ = subscription.topic_arn.split(":")
+    logs = logs_backends[account][region]
+    group = delivery_failure_log_group(subscription.topic_arn)
+    if group not in logs.groups:
+        logs.create_log_group(group, {})
+    stream = str(uuid.uuid4())
+    logs.create_log_stream(group, stream)
+    now = int(time.time() * 1000)
+    record = {
+        "notification": {
+            "messageMD5Sum": hashlib.md5(message.encode()).hexdigest(),
+            "messageId": message_id,
+            "topicArn": subscription.topic_arn,
+            "timestamp": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()) + f".{now % 1000:03d}",
+        },
+        "delivery": {
+            "deliveryId": str(uuid.uuid4()),
+            "destination": subscription.endpoint,
+            "providerResponse": json.dumps(
+                {
+                    "ErrorCode": failure.error_code,
+                    "ErrorMessage": failure.error_message,
+                    "sqsRequestId": "Unrecoverable",
+                }
+            ),
+            "dwellTimeMs": 0,
+            "attempts": 1,
+            "statusCode": failure.status_code,
+        },
+        "status": "FAILURE",
+    }
+    logs.put_log_events(group, stream, [{"timestamp": now, "message": json.dumps(record)}])
+
+
+def _dead_letter(
+    subscription: Subscription, message: str, message_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Moves an undeliverable message to the subscription's DLQ, or says loudly that it is lost."""
+    redrive = json.loads(subscription.attributes.get("RedrivePolicy") or "{}")
+    target = redrive.get("deadLetterTargetArn")
+    _, region, _ = _parts(subscription.endpoint)
+    if not target:
+        return  # SNS discards it; NumberOfNotificationsFailed already counts it
+    blocked = refusal(target, subscription.topic_arn)
+    if blocked is not None:
+        _count(subscription.account_id, region, subscription.topic_arn, FAILED_TO_REDRIVE_METRIC)
+        log.error(
+            "SNS message %s from %s LOST: it could not be delivered to %s, nor moved to the subscription's DLQ %s "
+            "(%s: %s)",
+            message_id, subscription.topic_arn, subscription.endpoint, target, blocked.error_code,
+            blocked.error_message,
+        )  # fmt: skip
+        return
+    # The DLQ gets what the subscription would have delivered: moto's own formatting, pointed at the DLQ.
+    to_dlq = copy.copy(subscription)
+    to_dlq.endpoint = target
+    _original_publish(to_dlq, message, message_id, *args, **kwargs)
+    _count(subscription.account_id, region, subscription.topic_arn, REDRIVEN_METRIC)
+
+
 def _publish(self: Subscription, message: str, message_id: str, *args: Any, **kwargs: Any) -> None:
     if self.protocol != "sqs":
         _original_publish(self, message, message_id, *args, **kwargs)
         return
-    _, _, _, region, account, queue_name = self.endpoint.split(":")
-    policy = _queue_policy(account, region, queue_name)
-    if policy is None or not allows_topic(policy, self.topic_arn, self.endpoint):
-        _count(self.account_id, region, self.topic_arn, FAILED_METRIC)  # SNS drops it: nothing reaches the queue
+    _, region, _ = _parts(self.endpoint)
+    failure = refusal(self.endpoint, self.topic_arn)
+    if failure is None:
+        _original_publish(self, message, message_id, *args, **kwargs)
+        _count(self.account_id, region, self.topic_arn, DELIVERED_METRIC)
         return
-    _original_publish(self, message, message_id, *args, **kwargs)
-    _count(self.account_id, region, self.topic_arn, DELIVERED_METRIC)
+    _count(self.account_id, region, self.topic_arn, FAILED_METRIC)  # nothing reaches the queue
+    _log_failure(self, message, message_id, failure)
+    _dead_letter(self, message, message_id, args, kwargs)
 
 
 def install() -> None:
-    """From now on, in this process, moto's SNS delivers to a queue only what the queue's policy admits."""
+    """From now on, in this process, moto's SNS delivers to a queue only what the queue's policy admits, and
+    moves what it cannot deliver to the subscription's DLQ."""
     Subscription.publish = _publish  # type: ignore[method-assign]
 
 
