@@ -1,10 +1,11 @@
 """CloudWatch alarms evaluated in the sandbox, as CloudWatch evaluates them (moto stores alarms, never evaluates).
 
-Every few seconds it publishes the metrics AWS would (AWS/SQS ApproximateNumberOfMessagesVisible per
-queue, AWS/Lambda Errors per function from the runtime's count of failed invocations) into the emulator's
-CloudWatch, then judges each alarm over its own period, statistic, threshold and evaluation periods,
-read back with GetMetricStatistics. A state change is set on the alarm (SetAlarmState, so DescribeAlarms
-tells its state and since when) and published to its actions as CloudWatch's alarm JSON message.
+Every few seconds it publishes the metrics AWS would (AWS/SQS ApproximateNumberOfMessagesVisible and
+ApproximateAgeOfOldestMessage per queue, AWS/Lambda Errors per function from the runtime's count of failed
+invocations) into the emulator's CloudWatch, then judges each alarm over its own period, statistic,
+threshold and evaluation periods, read back with GetMetricStatistics. A state change is set on the alarm
+(SetAlarmState, so DescribeAlarms tells its state and since when) and published to its actions as
+CloudWatch's alarm JSON message.
 
 `SANDBOX_ALARM_TIME_SCALE` (default 1: real periods) shrinks every period for tests: 0.05 turns a
 60 s period into 3 s.
@@ -18,6 +19,8 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from sandbox.sqs_attributes import age_of_oldest_message
 
 TIME_SCALE_VARIABLE = "SANDBOX_ALARM_TIME_SCALE"
 INITIAL_REASON = "Unchecked: Initial alarm creation"  # what CloudWatch says of an alarm never evaluated
@@ -135,6 +138,9 @@ class AlarmEvaluator:
             depth = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
             self._put("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name,
                       float(depth["Attributes"]["ApproximateNumberOfMessages"]))  # fmt: skip
+            account = url.rstrip("/").rsplit("/", 2)[-2]
+            self._put("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", name,
+                      age_of_oldest_message(account, self._region, name))  # fmt: skip
         for function, total in self._function_errors().items():
             new = total - self._reported_errors.get(function, 0)
             self._reported_errors[function] = total

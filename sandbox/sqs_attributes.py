@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
-from moto.core.utils import camelcase_to_underscores
-from moto.sqs.models import Queue
+from moto.core.utils import camelcase_to_underscores, unix_time_millis
+from moto.sqs.models import Queue, sqs_backends
+
+# "After a message is received three times (or more) and not processed, the message is moved to the back of
+# the queue and the ApproximateAgeOfOldestMessage metric points at the second-oldest message that hasn't been
+# received more than three times" (Amazon SQS developer guide, "Available CloudWatch metrics for Amazon SQS").
+AGE_METRIC_RECEIVES = 3
 
 _original_attributes: Any = Queue.attributes  # the property object (typeshed sees a method)
 
@@ -51,6 +56,22 @@ class QueueAttributes(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+def age_of_oldest_message(account: str, region: str, queue_name: str) -> float:
+    """ApproximateAgeOfOldestMessage as SQS computes it, in seconds: the oldest message not yet deleted (in
+    flight or not) by its SentTimestamp, skipping those received AGE_METRIC_RECEIVES times or more; 0 for a
+    queue holding none. SQS has no API for it (only the CloudWatch metric), so it is read from moto's queue."""
+    queue = sqs_backends[account][region].queues.get(queue_name)
+    if queue is None:
+        return 0.0
+    messages = list(queue._messages)  # a copy: the emulator's threads append and remove
+    sent = [
+        cast("int", m.sent_timestamp)  # typed None by moto until sent; set here (ms since the epoch)
+        for m in messages
+        if m.sent_timestamp is not None and m.approximate_receive_count < AGE_METRIC_RECEIVES
+    ]
+    return max(0.0, (unix_time_millis() - min(sent)) / 1000) if sent else 0.0
 
 
 def moto_attributes(queue: Queue) -> dict[str, Any]:
