@@ -101,8 +101,14 @@ class EventSourcePoller:
         endpoint_url: str,
         *,
         before_invoke: BeforeInvoke | None = None,
+        enabled: threading.Event | None = None,
     ) -> None:
         self.mapping = mapping
+        # Set while the mapping is enabled (UpdateEventSourceMapping, sandbox/event_sources.py): cleared, the
+        # poller receives nothing and what it has in flight finishes, as Lambda's does.
+        self.enabled = enabled if enabled is not None else threading.Event()
+        if enabled is None and mapping.enabled:
+            self.enabled.set()
         self.function = function
         self.pool = pool
         self.region = str(session.region_name)
@@ -131,6 +137,9 @@ class EventSourcePoller:
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
+            if not self.enabled.is_set():
+                self._stopping.wait(_POLL_SECONDS / 4)
+                continue
             pause = backoff_seconds(self.stats.consecutive_failures)
             if pause and self._stopping.wait(pause):
                 break
@@ -176,7 +185,7 @@ class EventSourcePoller:
         """Up to the batch size: at once when the window is 0, else until the window closes or the batch fills."""
         batch: list[dict[str, Any]] = []
         window_closes: float | None = None
-        while len(batch) < self.mapping.batch_size and not self._stopping.is_set():
+        while len(batch) < self.mapping.batch_size and not self._stopping.is_set() and self.enabled.is_set():
             remaining = None if window_closes is None else window_closes - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break

@@ -21,6 +21,7 @@ from sandbox.cgroups import cgroups_unavailable
 from sandbox.deploy import Deployment, FunctionSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.environment import EnvironmentPool, FunctionSetup, make_read_only, make_writable, runtime_libraries
+from sandbox.event_sources import MappingStates, event_source_api
 from sandbox.faults import DynamoFaults, faulty_dynamodb
 from sandbox.iam import role_session
 from sandbox.logs import LogConfig, LogShipper
@@ -114,7 +115,13 @@ class Sandbox:
         self.region = self.config.get("aws:region", "us-east-1")
         # The emulator answers the functions' writes with these faults; tests add rules to it.
         self.faults = DynamoFaults()
-        self.emulator = Emulator(self.region, port, middleware=lambda app: faulty_dynamodb(app, self.faults))
+        # Lambda's event source mapping API (Get, List, Update's Enabled) answered for the sandbox's mappings.
+        self.mapping_states = MappingStates()
+        self.emulator = Emulator(
+            self.region,
+            port,
+            middleware=lambda app: event_source_api(faulty_dynamodb(app, self.faults), self.mapping_states),
+        )
         self.state_dir = state_dir
         self.echo_logs = echo_logs
         self.before_invoke = before_invoke
@@ -185,9 +192,8 @@ class Sandbox:
         self.shipper = LogShipper()
         echo = (lambda line: print(line, flush=True)) if self.echo_logs else None
         for mapping in self.deployment.mappings:
-            if not mapping.enabled:
-                continue
             self._go_on()
+            state = self.mapping_states.add(mapping)  # a disabled one polls once enabled (UpdateEventSourceMapping)
             function = functions[mapping.function_arn]
             make_read_only(function.code_dir)
             session = self.function_session(function)
@@ -218,7 +224,13 @@ class Sandbox:
             )
             self.pools[function.name] = pool
             poller = EventSourcePoller(
-                mapping, function, pool, session, self.endpoint.url, before_invoke=self.before_invoke
+                mapping,
+                function,
+                pool,
+                session,
+                self.endpoint.url,
+                before_invoke=self.before_invoke,
+                enabled=state.enabled,
             )
             self.pollers.append(poller.start())
         queues = {r.state["name"]: r.state["url"] for r in self.deployment.resources if r.type == "aws:sqs/queue:Queue"}
@@ -276,6 +288,7 @@ class Sandbox:
 
     def _stop_pollers(self) -> None:
         pollers, self.pollers = self.pollers, []
+        self.mapping_states.clear()
         for poller in pollers:
             poller.stop()
         for pool in self.pools.values():
