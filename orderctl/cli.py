@@ -25,7 +25,7 @@ from rich.table import Table
 
 from contract import outputs
 from orderctl.errors import OrderctlError
-from orderctl.pipeline import DeadLetter, Pipeline
+from orderctl.pipeline import DLQ_SOURCES, ORDER_DLQ, DeadLetter, Pipeline
 from orderctl.samples import problem_with, sample_order, to_json
 from orderctl.tables import dead_letters_table, orders_table, receives
 from orderctl.target import DEFAULT_STATE_DIR, resolve
@@ -342,12 +342,23 @@ def dlq() -> None:
     """Inspect, redrive or purge the dead-letter queue."""
 
 
+_SOURCE = click.option(
+    "--source",
+    type=click.Choice(DLQ_SOURCES),
+    default=ORDER_DLQ,
+    show_default=True,
+    help="order: the order queue's DLQ (failed processing); subscription: the SNS subscription's (failed delivery)",
+)
+
+
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@_SOURCE
 @targeted
-def dlq_list(connect: Connect, as_json: bool) -> None:
-    """Each message in the DLQ: its order, receives, first and last failure, and the reason the processor logged."""
-    letters = connect().dead_letters()
+def dlq_list(connect: Connect, as_json: bool, source: str) -> None:
+    """Each message in the DLQ: its order, receives, first and last failure, and the reason the processor logged
+    (--source subscription: the reason SNS logged for the failed delivery)."""
+    letters = connect().dead_letters(source)
     if as_json:
         click.echo(_json([_dead_letter_json(letter) for letter in letters]))
         return
@@ -365,19 +376,21 @@ def _dead_letter_json(letter: DeadLetter) -> dict[str, Any]:
             for a in letter.attempts
         ],
         "reason": letter.reason,
+        "source": letter.source,
     }
 
 
 @dlq.command("redrive")
 @click.option("--max", "limit", type=click.IntRange(1, None), help="move at most this many")
+@_SOURCE
 @targeted
-def dlq_redrive(connect: Connect, limit: int | None) -> None:
-    """Move messages back to the order queue for another try."""
+def dlq_redrive(connect: Connect, limit: int | None, source: str) -> None:
+    """Move messages back to the order queue for another try (from either DLQ: both hold processable orders)."""
     pipeline = connect()
     console = _console()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("redriving", total=limit)
-        result = pipeline.redrive(limit, lambda done: progress.advance(task, done))
+        result = pipeline.redrive(limit, lambda done: progress.advance(task, done), source)
     if result.moved is None:
         console.print(f"started {result.method}: the DLQ's messages move back to the order queue")
     else:
@@ -406,6 +419,7 @@ def status(connect: Connect) -> None:
     table.add_row("order queue: waiting", str(now.queue_visible))
     table.add_row("order queue: in flight", str(now.queue_in_flight))
     table.add_row("dead-letter queue", str(now.dlq_visible + now.dlq_in_flight))
+    table.add_row("subscription DLQ (SNS could not deliver)", str(now.subscription_dlq))
     table.add_row("orders in the table", f"{now.table_items} (DynamoDB's approximate count)")
     for name, state in now.alarms:
         table.add_row(f"alarm {name}", state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,17 +41,35 @@ class Attempt:
     reason: str
 
 
+ORDER_DLQ = "order"
+SUBSCRIPTION_DLQ = "subscription"
+DLQ_SOURCES = (ORDER_DLQ, SUBSCRIPTION_DLQ)
+# Where each DLQ is, in the stack outputs: the order queue's (SQS moves an order there after maxReceiveCount
+# receives) and the SNS subscription's (SNS moves an order there that it could not deliver to the queue).
+_DLQ_OUTPUTS = {
+    ORDER_DLQ: (outputs.DEAD_LETTER_QUEUE_URL, outputs.DEAD_LETTER_QUEUE_ARN),
+    SUBSCRIPTION_DLQ: (outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_URL, outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_ARN),
+}
+NO_DELIVERY_REASON = (
+    "SNS could not deliver it to the order queue; SNS puts no reason in the message: it logs one only if the "
+    "topic has delivery status logging for SQS (SQSFailureFeedbackRoleArn), and none was found"
+)
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     message_id: str
     order_text: str  # the order, out of its SNS envelope when it had one
     receive_count: int  # as SQS reports it, counting the receives that listed it here
     sent_at: datetime | None
-    attempts: list[Attempt]  # the processor's failure lines for this message, oldest first
+    attempts: list[Attempt]  # the processor's failure lines (or SNS's failed delivery) for this message, oldest first
+    source: str = ORDER_DLQ  # which DLQ holds it
 
     @property
     def reason(self) -> str | None:
-        return self.attempts[-1].reason if self.attempts else None
+        if self.attempts:
+            return self.attempts[-1].reason
+        return NO_DELIVERY_REASON if self.source == SUBSCRIPTION_DLQ else None
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ class Depths:
     queue_in_flight: int
     dlq_visible: int
     dlq_in_flight: int
+    subscription_dlq_visible: int  # what SNS could not deliver (0 for a stack without that DLQ)
+    subscription_dlq_in_flight: int
 
     @property
     def queue(self) -> int:
@@ -67,6 +88,10 @@ class Depths:
     @property
     def dlq(self) -> int:
         return self.dlq_visible + self.dlq_in_flight
+
+    @property
+    def subscription_dlq(self) -> int:
+        return self.subscription_dlq_visible + self.subscription_dlq_in_flight
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,30 @@ class Redrive:
     method: str  # "StartMessageMoveTask" or "receive, send, delete"
     moved: int | None  # None: the service moves them in the background
     failed: int = 0
+
+
+def sns_failure_log_group(topic_arn: str) -> str:
+    """Where SNS logs a topic's failed deliveries when delivery status logging is on ("Amazon SNS message
+    delivery status"): sns/<region>/<account>/<topic>/Failure."""
+    _, _, _, region, account, topic = topic_arn.split(":")
+    return f"sns/{region}/{account}/{topic}/Failure"
+
+
+def _sns_keys(body: str) -> tuple[str, str]:
+    """What ties a message in the subscription DLQ to SNS's delivery log record: the SNS MessageId of its
+    envelope ("" with raw delivery), and the MD5 of the message SNS was given (the log's messageMD5Sum)."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        envelope = None
+    if (
+        isinstance(envelope, dict)
+        and envelope.get("Type") == "Notification"
+        and isinstance(envelope.get("Message"), str)
+    ):
+        message = envelope["Message"]
+        return str(envelope.get("MessageId", "")), hashlib.md5(message.encode()).hexdigest()
+    return "", hashlib.md5(body.encode()).hexdigest()
 
 
 def _order_text(body: str) -> str:
@@ -179,9 +228,13 @@ class Pipeline:
 
     # the dead-letter queue
 
-    def dead_letters(self) -> list[DeadLetter]:
-        """Everything in the DLQ, each with the processor's logged attempts; the messages stay where they are."""
-        url = self.target.output(outputs.DEAD_LETTER_QUEUE_URL)
+    def dlq_url(self, source: str = ORDER_DLQ) -> str:
+        return self.target.output(_DLQ_OUTPUTS[source][0])
+
+    def dead_letters(self, source: str = ORDER_DLQ) -> list[DeadLetter]:
+        """Everything in the DLQ, each with the processor's logged attempts (the order DLQ) or SNS's failed
+        delivery (the subscription DLQ, from the topic's delivery status log); the messages stay where they are."""
+        url = self.dlq_url(source)
         seen: dict[str, dict[str, Any]] = {}
         while messages := self._sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=SQS_BATCH, VisibilityTimeout=30, WaitTimeSeconds=1, AttributeNames=["All"]
@@ -191,7 +244,10 @@ class Pipeline:
         sent = [int(m["Attributes"]["SentTimestamp"]) for m in seen.values() if "SentTimestamp" in m["Attributes"]]
         # A message fails only after it is sent; a minute's margin covers clocks that disagree.
         since = min(sent) - 60_000 if sent else None
-        attempts = self.attempts(set(seen), since_ms=since)
+        if source == SUBSCRIPTION_DLQ:
+            attempts = self.delivery_failures({m["MessageId"]: m["Body"] for m in seen.values()}, since_ms=since)
+        else:
+            attempts = self.attempts(set(seen), since_ms=since)
         return [
             DeadLetter(
                 message_id=message["MessageId"],
@@ -199,9 +255,48 @@ class Pipeline:
                 receive_count=int(message["Attributes"].get("ApproximateReceiveCount", 0)),
                 sent_at=_moment(message["Attributes"].get("SentTimestamp")),
                 attempts=attempts.get(message["MessageId"], []),
+                source=source,
             )
             for message in seen.values()
         ]
+
+    def delivery_failures(self, bodies: dict[str, str], since_ms: int | None = None) -> dict[str, list[Attempt]]:
+        """SNS's failed delivery of each message in the subscription DLQ (by its SQS message id), from the
+        topic's delivery status log: SQS's ErrorCode and ErrorMessage as SNS recorded them. SNS writes that
+        log only if the topic has delivery status logging for SQS; without it, no message has a reason."""
+        wanted = {key: message_id for message_id, body in bodies.items() for key in _sns_keys(body) if key}
+        request: dict[str, Any] = {"logGroupName": sns_failure_log_group(self.target.output(outputs.TOPIC_ARN))}
+        if since_ms is not None:
+            request["startTime"] = since_ms
+        found: dict[str, list[Attempt]] = {}
+        logs = self._client("logs")
+        while wanted:
+            try:
+                page = logs.filter_log_events(**request)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    break  # no delivery status log: SNS kept no reasons
+                raise
+            for event in page.get("events", []):
+                try:
+                    record = json.loads(event["message"])
+                    notification, delivery = record["notification"], record["delivery"]
+                    response = json.loads(delivery.get("providerResponse") or "{}")
+                except (ValueError, KeyError, TypeError):
+                    continue
+                message_id = wanted.get(notification.get("messageId", "")) or wanted.get(
+                    notification.get("messageMD5Sum", "")
+                )
+                if message_id is None:
+                    continue
+                reason = f"SNS delivery failed ({delivery.get('statusCode')}): {response.get('ErrorCode')}: " + str(
+                    response.get("ErrorMessage")
+                )
+                found[message_id] = [Attempt(1, _moment(event["timestamp"]), "delivery", reason)]
+            if "nextToken" not in page:
+                break
+            request["nextToken"] = page["nextToken"]
+        return found
 
     def _make_visible(self, url: str, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), SQS_BATCH):
@@ -240,10 +335,17 @@ class Pipeline:
         earliest = datetime.min.replace(tzinfo=UTC)
         return {key: sorted(value, key=lambda a: (a.number, a.at or earliest)) for key, value in found.items()}
 
-    def redrive(self, limit: int | None = None, progress: Progress | None = None) -> Redrive:
+    def redrive(self, limit: int | None = None, progress: Progress | None = None, source: str = ORDER_DLQ) -> Redrive:
         """Back to the order queue: StartMessageMoveTask where the service has it; otherwise receive, send to
         the queue, then delete, so a crash in between duplicates a message (which the processor absorbs)
-        but never loses one."""
+        but never loses one.
+
+        The subscription DLQ is always moved by hand: StartMessageMoveTask takes as its source only a queue
+        that is the DLQ of other SQS queues (SQS API reference, StartMessageMoveTask), and SNS's subscription
+        DLQ is no SQS queue's. What SNS left there is what it would have delivered (the envelope, or the raw
+        message and its attributes), so the processor takes it from the order queue as any delivery."""
+        if source == SUBSCRIPTION_DLQ:
+            return self._move_one_by_one(limit, progress, self.dlq_url(source))
         if limit is None:
             try:
                 self._sqs.start_message_move_task(
@@ -254,10 +356,10 @@ class Pipeline:
             except ClientError as error:
                 if not _unsupported(error):
                     raise
-        return self._move_one_by_one(limit, progress)
+        return self._move_one_by_one(limit, progress, self.dlq_url(source))
 
-    def _move_one_by_one(self, limit: int | None, progress: Progress | None) -> Redrive:
-        dlq, queue = self.target.output(outputs.DEAD_LETTER_QUEUE_URL), self.target.output(outputs.QUEUE_URL)
+    def _move_one_by_one(self, limit: int | None, progress: Progress | None, dlq: str) -> Redrive:
+        queue = self.target.output(outputs.QUEUE_URL)
         # What the DLQ holds now, and no more: a message that fails again comes back while the redrive runs,
         # and chasing it would cycle forever (StartMessageMoveTask, too, moves the count it started with).
         found, _ = self._depth(dlq)
@@ -294,7 +396,7 @@ class Pipeline:
 
     def purge_dlq(self) -> int:
         depth = self.depths().dlq_visible
-        self._sqs.purge_queue(QueueUrl=self.target.output(outputs.DEAD_LETTER_QUEUE_URL))
+        self._sqs.purge_queue(QueueUrl=self.dlq_url(ORDER_DLQ))
         return depth
 
     # overview
@@ -307,10 +409,20 @@ class Pipeline:
         return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def depths(self) -> Depths:
-        """The two queues' depths only: cheap enough to poll."""
+        """The queues' depths only: cheap enough to poll. A stack deployed before the subscription DLQ
+        existed has no such output: its depth is 0."""
         queue = self._depth(self.target.output(outputs.QUEUE_URL))
         dlq = self._depth(self.target.output(outputs.DEAD_LETTER_QUEUE_URL))
-        return Depths(queue_visible=queue[0], queue_in_flight=queue[1], dlq_visible=dlq[0], dlq_in_flight=dlq[1])
+        has_subscription_dlq = bool(self.target.outputs.get(outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_URL))
+        subscription = self._depth(self.dlq_url(SUBSCRIPTION_DLQ)) if has_subscription_dlq else (0, 0)
+        return Depths(
+            queue_visible=queue[0],
+            queue_in_flight=queue[1],
+            dlq_visible=dlq[0],
+            dlq_in_flight=dlq[1],
+            subscription_dlq_visible=subscription[0],
+            subscription_dlq_in_flight=subscription[1],
+        )
 
     def failed_deliveries(self, hours: int = 24) -> int:
         """SNS deliveries from the order topic that failed (a queue policy refusing them, say) in the last hours."""

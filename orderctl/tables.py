@@ -8,7 +8,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from orderctl.pipeline import DeadLetter
+from orderctl.pipeline import SUBSCRIPTION_DLQ, DeadLetter
 
 
 def _cell(value: Any) -> str:
@@ -73,7 +73,6 @@ def dead_letters_table(letters: list[DeadLetter]) -> Table:
             first, last = letter.attempts[0].at, letter.attempts[-1].at
             lines += [f"first failed {_moment(first)}", f"last failed  {_moment(last)}"]
         count = receives(letter)
-        table.add_row(
-            "\n".join(lines), "?" if count is None else str(count), escape(letter.reason or "(no failure logged)")
-        )
+        shown = "-" if letter.source == SUBSCRIPTION_DLQ else "?" if count is None else str(count)  # SNS: none
+        table.add_row("\n".join(lines), shown, escape(letter.reason or "(no failure logged)"))
     return table

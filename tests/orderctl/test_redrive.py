@@ -79,3 +79,42 @@ def test_a_redrive_moves_what_was_in_the_dlq_and_never_chases_what_comes_back(pi
     sqs.meta.events.register("after-call.sqs.SendMessageBatch", straight_back)
     result = pipeline.redrive()
     assert (result.moved, result.failed) == (3, 0)
+
+
+def test_the_subscription_dlq_is_redriven_by_receive_send_delete_never_a_move_task() -> None:
+    """StartMessageMoveTask takes as source only a DLQ of other SQS queues (SQS API reference); SNS's
+    subscription DLQ is none, so its messages move by hand, body and attributes as SNS left them."""
+    emulator = Emulator("us-east-1")
+    endpoint = emulator.start()
+    try:
+        sqs = endpoint.client("sqs")
+        outputs = {}
+        for key, name in (
+            ("queue", "orders"),
+            ("deadLetterQueue", "orders-dlq"),
+            ("subscriptionDeadLetterQueue", "sub"),
+        ):
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            outputs[f"{key}Url"] = url
+            outputs[f"{key}Arn"] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+        envelope = '{"Type": "Notification", "MessageId": "m-1", "Message": "{\\"orderId\\": \\"1001\\"}"}'
+        sqs.send_message(QueueUrl=outputs["subscriptionDeadLetterQueueUrl"], MessageBody=envelope)
+        pipeline = Pipeline(Target("emulator", outputs, endpoint.url))
+        tasks: list[dict[str, Any]] = []
+        pipeline._sqs.meta.events.register(
+            "before-call.sqs.StartMessageMoveTask", lambda params, **_: tasks.append(params)
+        )
+
+        assert pipeline.depths().subscription_dlq_visible == 1
+        result = pipeline.redrive(source="subscription")
+
+        assert (result.method, result.moved, result.failed) == ("receive, send, delete", 1, 0)
+        assert tasks == []
+        [moved] = sqs.receive_message(QueueUrl=outputs["queueUrl"], WaitTimeSeconds=1)["Messages"]
+        assert moved["Body"] == envelope
+        assert pipeline.depths().subscription_dlq_visible == 0
+        assert pipeline.depths().dlq_visible == 0
+    finally:
+        emulator.stop()
