@@ -34,8 +34,16 @@ def running() -> Iterator[Running]:
 
 
 def _alarms(running: Running) -> dict[str, dict[str, Any]]:
+    """The order DLQ's depth alarm and the function's errors alarm, by metric (the subscription DLQ's depth
+    alarm shares the metric, and the backlog alarm watches the queue: both are tested elsewhere)."""
     found = running.sandbox.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    return {a["MetricName"]: a for a in found}
+    dlq = running.outputs["deadLetterQueueUrl"].rsplit("/", 1)[-1]
+    return {
+        a["MetricName"]: a
+        for a in found
+        if a["MetricName"] == "Errors"
+        or (a["MetricName"] == "ApproximateNumberOfMessagesVisible" and a["Dimensions"][0]["Value"] == dlq)
+    }
 
 
 def test_a_dead_letter_and_failed_invocations_raise_both_alarms_and_publish_each_change(running: Running) -> None:
