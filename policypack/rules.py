@@ -44,6 +44,12 @@ class Resource:
     name: str
     urn: str
     props: Mapping[str, Any]
+    protect: bool = False
+    """The Pulumi `protect` option (the policy engine's `opts.protect`)."""
+    retain_on_delete: bool | None = None
+    """The Pulumi `retainOnDelete` option; None where it is not known. The policy engine never knows it: the
+    analyzer protocol (pulumi 3.272's `AnalyzerResourceOptions`) and pulumi-policy 1.21.0's
+    `PolicyResourceOptions` do not carry it. The program's recorded options (`ProgramRun.goals`) do."""
 
     @property
     def stack(self) -> str:
@@ -132,6 +138,19 @@ def protected_stack_tables(resource: Resource) -> list[str]:
     if (resource.get("pointInTimeRecovery") or {}).get("enabled") is not True:
         found.append(f"{resource.name}: stack {resource.stack} needs point-in-time recovery on the table")
     return found
+
+
+def subscriptions_to_queues_have_dlq(resource: Resource) -> list[str]:
+    """A subscription that delivers to a queue has a dead-letter queue: without a redrive policy SNS
+    discards an order it could not deliver once its retries run out (serverless-rules rates it an error)."""
+    if resource.type != SUBSCRIPTION or resource.get("protocol") != "sqs":
+        return []
+    if not document(resource.get("redrivePolicy")).get("deadLetterTargetArn"):
+        return [
+            f"{resource.name}: the subscription delivers to a queue without a dead-letter queue "
+            "(redrivePolicy.deadLetterTargetArn), so SNS discards an order it cannot deliver"
+        ]
+    return []
 
 
 def _trusts_lambda(role: Resource) -> bool:
@@ -232,7 +251,8 @@ def _source_arns(condition: Mapping[str, Any]) -> list[str] | None:
 
 
 def queue_policies_admit_only_subscribed_topics(resources: list[Resource]) -> list[str]:
-    """A queue policy lets in sns.amazonaws.com, to send, from the topics subscribed to that queue only."""
+    """A queue policy lets in sns.amazonaws.com, to send, only from the topics whose subscriptions deliver to
+    that queue or dead-letter into it (a subscription's redrivePolicy: SNS itself moves the order there)."""
     found = []
     for policy in _of_type(resources, QUEUE_POLICY):
         queue = _queue_at(resources, policy.get("queueUrl"))
@@ -240,7 +260,8 @@ def queue_policies_admit_only_subscribed_topics(resources: list[Resource]) -> li
         topics = {
             s.get("topic")
             for s in _of_type(resources, SUBSCRIPTION)
-            if s.get("protocol") == "sqs" and s.get("endpoint") == queue_arn
+            if (s.get("protocol") == "sqs" and s.get("endpoint") == queue_arn)
+            or document(s.get("redrivePolicy")).get("deadLetterTargetArn") == queue_arn
         }
         for statement in statements(policy.get("policy")):
             if statement.get("Effect") != "Allow":
@@ -320,6 +341,41 @@ def dead_letter_queues_accept_only_their_sources(resources: list[Resource]) -> l
     return found
 
 
+def _protected_because(resources: list[Resource]) -> list[str]:
+    """Why the stack is a protected one: its name, or a table with deletion protection (the program's
+    `deletionProtection` config). Both, so a prod stack that turned deletion protection off is still one."""
+    reasons = []
+    stacks = sorted({r.stack for r in resources if r.stack.startswith(PROTECTED_STACK_PREFIX)})
+    reasons += [f"the stack name {stack} starts with {PROTECTED_STACK_PREFIX!r}" for stack in stacks]
+    reasons += [
+        f"{table.name} has deletion protection"
+        for table in _of_type(resources, TABLE)
+        if table.get("deletionProtectionEnabled") is True
+    ]
+    return reasons
+
+
+def protected_stack_resources_protected(resources: list[Resource]) -> list[str]:
+    """On a protected stack, no update can delete or replace a table or a queue (Pulumi `protect`), and
+    leaving the stack keeps the table (`retainOnDelete`, checked where it is known; see `Resource`)."""
+    reasons = _protected_because(resources)
+    if not reasons:
+        return []
+    why = "; ".join(reasons)
+    found = []
+    for resource in resources:
+        kind = {TABLE: "table", QUEUE: "queue"}.get(resource.type)
+        if kind is None:
+            continue
+        if not resource.protect:
+            found.append(f"{resource.name}: the stack is protected ({why}), but the {kind} lacks the protect option")
+        if kind == "table" and resource.retain_on_delete is False:
+            found.append(
+                f"{resource.name}: the stack is protected ({why}), but the table lacks the retainOnDelete option"
+            )
+    return found
+
+
 ResourceRule = Callable[[Resource], list[str]]
 StackRule = Callable[[list[Resource]], list[str]]
 
@@ -336,11 +392,15 @@ RESOURCE_RULES: dict[str, tuple[str, ResourceRule]] = {
         "a role Lambda assumes declares no managed policies (managedPolicyArns)",
         lambda_roles_no_managed_policies,
     ),
+    "sqs-subscription-has-dlq": (
+        "a subscription that delivers to a queue has a dead-letter queue (redrivePolicy)",
+        subscriptions_to_queues_have_dlq,
+    ),
 }
 STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "processor-grants-exact": ("a queue-fed function's role grants exactly what it uses", processor_grants_exact),
     "queue-policy-sns-only": (
-        "queue policies admit only SNS, sending, from the topics subscribed to the queue",
+        "queue policies admit only SNS, sending, from the topics subscribed to the queue or dead-lettering into it",
         queue_policies_admit_only_subscribed_topics,
     ),
     "queues-tls-only": ("every queue denies requests without TLS", queues_deny_plain_http),
@@ -348,6 +408,11 @@ STACK_RULES: dict[str, tuple[str, StackRule]] = {
     "dlq-redrive-allow-sources-only": (
         "a DLQ accepts dead letters only from its source queues",
         dead_letter_queues_accept_only_their_sources,
+    ),
+    "protected-stack-resources-protected": (
+        "on a protected stack (prod*, or a table with deletion protection) tables and queues have the protect "
+        "option (and tables retainOnDelete where the engine reports it)",
+        protected_stack_resources_protected,
     ),
 }
 

@@ -12,10 +12,15 @@ exists yet, so every output the provider computes (ARN, URL, id, generated name,
 every input built from one (a policy document holding an ARN, a queue URL, a function name). The engine
 sends an unknown to the analyzer as the string `UNKNOWN_STRING_VALUE` (pulumi's `plugin.UnknownStringValue`),
 which is what these mocks record.
+
+Each resource also carries its options as the program registered them (`ProgramRun.goals`, keyed by URN):
+`protect` reaches the analyzer in `AnalyzerResourceOptions`, as the engine sends it. `retainOnDelete` does
+not: the analyzer protocol has no field for it, so the pack never sees it (docs/policy.md).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,15 @@ from tests.infra.conftest import PROJECT, MockedStack
 from tests.infra.mocks import AwsMocks, Recorded, physical_name
 
 
+def as_policy_sees(deployment: MockedStack, recorded: Recorded, props: Any) -> Resource:
+    """A recorded AWS resource with `props` and the options the program registered it with."""
+    urn = deployment.urn_of(recorded)
+    goal = deployment.run.goals[urn]
+    return Resource(
+        recorded.type, recorded.name, urn, props, protect=goal.protect, retain_on_delete=goal.retain_on_delete
+    )
+
+
 def _as_engine_sends(value: Any) -> Any:
     """The SDK's `Unknown` inputs as the engine hands them to an analyzer: the unknown-string sentinel."""
     if isinstance(value, Unknown):
@@ -44,6 +58,16 @@ def _as_engine_sends(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_engine_sends(item) for item in value]
     return value
+
+
+def declared(deployment: MockedStack) -> list[Resource]:
+    """The stack's AWS resources as the policy engine sees them after an update: inputs and outputs, and the
+    options the program gave each (`protect`, and `retainOnDelete`, which the engine itself never reports)."""
+    return [
+        as_policy_sees(deployment, r, copy.deepcopy(r.state))
+        for r in deployment.mocks.resources
+        if r.type.startswith("aws:")
+    ]
 
 
 class FirstPreviewMocks(AwsMocks):
@@ -59,14 +83,13 @@ class FirstPreviewMocks(AwsMocks):
         return "", state  # an empty id: unknown during a preview
 
 
-def first_preview(stack: str) -> list[Resource]:
-    """The stack's AWS resources as a first `pulumi preview` of a new stack sends them to the policy pack."""
+def first_preview(stack: str, **overrides: str) -> list[Resource]:
+    """The stack's AWS resources as a first `pulumi preview` of a new stack sends them to the policy pack
+    (`--config key=value` style overrides)."""
     mocks = FirstPreviewMocks(region="us-east-1")
-    run = run_program(PROJECT, stack, stack_config(PROJECT, stack), mocks, preview=True)
+    run = run_program(PROJECT, stack, stack_config(PROJECT, stack, overrides), mocks, preview=True)
     deployment = MockedStack(stack, mocks, run)
-    return [
-        Resource(r.type, r.name, deployment.urn_of(r), r.state) for r in mocks.resources if r.type.startswith("aws:")
-    ]
+    return [as_policy_sees(deployment, r, r.state) for r in mocks.resources if r.type.startswith("aws:")]
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,11 @@ def _diagnostics(response: Any) -> list[Diagnostic]:
     return [Diagnostic(d.policyName, levels[d.enforcementLevel], d.message) for d in response.diagnostics]
 
 
+def _options(resource: Resource) -> proto.AnalyzerResourceOptions:
+    """The options the engine sends with a resource: `protect` is one; `retainOnDelete` has no field."""
+    return proto.AnalyzerResourceOptions(protect=resource.protect)
+
+
 def analyze(resources: list[Resource]) -> list[Diagnostic]:
     """Every diagnostic the pack returns for the stack: `Analyze` per resource, then `AnalyzeStack`.
 
@@ -102,10 +130,13 @@ def analyze(resources: list[Resource]) -> list[Diagnostic]:
     servicer = _servicer()
     found: list[Diagnostic] = []
     for r in resources:
-        request = proto.AnalyzeRequest(type=r.type, properties=_struct(r.props), urn=r.urn, name=r.name)
+        request = proto.AnalyzeRequest(
+            type=r.type, properties=_struct(r.props), urn=r.urn, name=r.name, options=_options(r)
+        )
         found += _diagnostics(servicer.Analyze(request, None))
     stack = [
-        proto.AnalyzerResource(type=r.type, properties=_struct(r.props), urn=r.urn, name=r.name) for r in resources
+        proto.AnalyzerResource(type=r.type, properties=_struct(r.props), urn=r.urn, name=r.name, options=_options(r))
+        for r in resources
     ]
     found += _diagnostics(servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack), None))
     return found

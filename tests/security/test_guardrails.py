@@ -4,6 +4,7 @@ deliberately broken variant. The same rules are the policy pack's, tested here t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +33,14 @@ from policypack.rules import (
     ROLE,
     ROLE_POLICY,
     STACK_RULES,
+    SUBSCRIPTION,
     TABLE,
     TOPIC,
     Resource,
     violations,
 )
+from tests.infra.conftest import deploy
+from tests.security.engine import declared
 
 
 def test_every_stack_passes_every_guardrail(stacks: dict[str, list[Resource]]) -> None:
@@ -103,6 +107,29 @@ def attach_managed_policy(resources: list[Resource]) -> None:
 
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 manage_role_with_administrator_access = set_prop(ROLE, "", "managedPolicyArns", [ADMINISTRATOR_ACCESS])
+
+
+def set_options(types: tuple[str, ...], change: Callable[[Resource], Resource], suffix: str = "") -> Edit:
+    """Changes the resource options (`protect`, `retain_on_delete`) of every resource of those types."""
+
+    def edit(resources: list[Resource]) -> None:
+        matched = [i for i, r in enumerate(resources) if r.type in types and r.name.endswith(suffix)]
+        assert matched
+        for i in matched:
+            resources[i] = change(resources[i])
+
+    return edit
+
+
+def unprotected(resource: Resource) -> Resource:
+    return dataclasses.replace(resource, protect=False)
+
+
+def not_retained(resource: Resource) -> Resource:
+    return dataclasses.replace(resource, retain_on_delete=False)
+
+
+strip_protect = set_options((TABLE, QUEUE), unprotected)
 
 
 def redrive_allow(change: Callable[[dict[str, Any]], None]) -> Edit:
@@ -226,7 +253,10 @@ BROKEN = [
         "-queue: no queue policy denies requests without TLS",
     ),
     Broken(
-        "queues-tls-only", "DLQ without a policy", drop(QUEUE_POLICY, "-dlq-policy"), "-dlq: no queue policy denies"
+        "queues-tls-only",
+        "DLQ without a policy",
+        drop(QUEUE_POLICY, "orders-dlq-policy"),
+        "-dlq: no queue policy denies",
     ),
     Broken(
         "table-encrypted",
@@ -243,7 +273,7 @@ BROKEN = [
     Broken(
         "queues-encrypted",
         "DLQ SSE off",
-        set_prop(QUEUE, "-dlq", "sqsManagedSseEnabled", False),
+        set_prop(QUEUE, "orders-dlq", "sqsManagedSseEnabled", False),
         "-dlq: the queue is not encrypted",
     ),
     Broken(
@@ -280,11 +310,32 @@ BROKEN = [
         "stack prod needs point-in-time recovery",
         stack="prod",
     ),
+    Broken(
+        "sqs-subscription-has-dlq",
+        "no redrive policy",
+        set_prop(SUBSCRIPTION, "", "redrivePolicy", None),
+        "orders-subscription: the subscription delivers to a queue without a dead-letter queue",
+    ),
+    Broken(
+        "protected-stack-resources-protected",
+        "prod without protect",
+        strip_protect,
+        "orders-queue: the stack is protected (the stack name prod starts with 'prod'; orders-table has deletion "
+        "protection), but the queue lacks the protect option",
+        stack="prod",
+    ),
+    Broken(
+        "protected-stack-resources-protected",
+        "deletion protection on a dev table, nothing protected",
+        set_prop(TABLE, "", "deletionProtectionEnabled", True),
+        "orders-dlq: the stack is protected (orders-table has deletion protection), but the queue lacks the protect "
+        "option",
+    ),
 ]
 
 
 def broken(stacks: dict[str, list[Resource]], stack: str, edit: Edit) -> list[Resource]:
-    resources = [Resource(r.type, r.name, r.urn, copy.deepcopy(dict(r.props))) for r in stacks[stack]]
+    resources = [dataclasses.replace(r, props=copy.deepcopy(dict(r.props))) for r in stacks[stack]]
     edit(resources)
     return resources
 
@@ -304,11 +355,83 @@ def test_unprotected_tables_are_fine_outside_prod(stacks: dict[str, list[Resourc
     assert violations(dev)["prod-tables-protected"] == []
 
 
+# Protected stacks: the exact sentences, on the program's own resources and options.
+
+PROTECTED_RULE = "protected-stack-resources-protected"
+PROD_WHY = "the stack name prod starts with 'prod'; orders-table has deletion protection"
+
+
+def test_the_protected_stacks_resources_carry_protect_and_the_table_retain_on_delete(
+    stacks: dict[str, list[Resource]],
+) -> None:
+    """What the rule passes on prod is really there: the options as the program registered them."""
+    stateful = {r.name: (r.protect, r.retain_on_delete) for r in stacks["prod"] if r.type in (TABLE, QUEUE)}
+    assert stateful == {
+        "orders-table": (True, True),
+        "orders-queue": (True, False),
+        "orders-dlq": (True, False),
+        "orders-subscription-dlq": (True, False),
+    }
+    assert not any(r.protect for r in stacks["dev"])
+
+
+def test_prod_without_protect_is_refused_with_one_sentence_per_resource(stacks: dict[str, list[Resource]]) -> None:
+    found = violations(broken(stacks, "prod", strip_protect))[PROTECTED_RULE]
+    assert sorted(found) == sorted(
+        [
+            f"orders-table: the stack is protected ({PROD_WHY}), but the table lacks the protect option",
+            f"orders-queue: the stack is protected ({PROD_WHY}), but the queue lacks the protect option",
+            f"orders-dlq: the stack is protected ({PROD_WHY}), but the queue lacks the protect option",
+            f"orders-subscription-dlq: the stack is protected ({PROD_WHY}), but the queue lacks the protect option",
+        ]
+    )
+
+
+def test_prod_table_without_retain_on_delete_is_refused_where_the_option_is_known(
+    stacks: dict[str, list[Resource]],
+) -> None:
+    found = violations(broken(stacks, "prod", set_options((TABLE,), not_retained)))[PROTECTED_RULE]
+    sentence = f"orders-table: the stack is protected ({PROD_WHY}), but the table lacks the retainOnDelete option"
+    assert found == [sentence]
+
+
+def test_a_prod_stack_that_turned_deletion_protection_off_is_still_protected() -> None:
+    resources = declared(deploy("prod", deletionProtection="false"))
+    why = "the stack name prod starts with 'prod'"
+    assert sorted(violations(resources)[PROTECTED_RULE]) == sorted(
+        [
+            f"orders-table: the stack is protected ({why}), but the table lacks the protect option",
+            f"orders-table: the stack is protected ({why}), but the table lacks the retainOnDelete option",
+            f"orders-queue: the stack is protected ({why}), but the queue lacks the protect option",
+            f"orders-dlq: the stack is protected ({why}), but the queue lacks the protect option",
+            f"orders-subscription-dlq: the stack is protected ({why}), but the queue lacks the protect option",
+        ]
+    )
+
+
+def protected_dev_with_an_unprotected_queue() -> list[Resource]:
+    """dev deployed with `deletionProtection: true`, then its order queue's `protect` dropped."""
+    resources = declared(deploy("dev", deletionProtection="true"))
+    set_options((QUEUE,), unprotected, "orders-queue")(resources)
+    return resources
+
+
+DEV_QUEUE_UNPROTECTED = (
+    "orders-queue: the stack is protected (orders-table has deletion protection), but the queue lacks the protect "
+    "option"
+)
+
+
+def test_a_stack_with_deletion_protection_is_protected_whatever_its_name() -> None:
+    assert violations(declared(deploy("dev", deletionProtection="true")))[PROTECTED_RULE] == []
+    assert violations(protected_dev_with_an_unprotected_queue())[PROTECTED_RULE] == [DEV_QUEUE_UNPROTECTED]
+
+
 # The policy pack itself: each policy, through pulumi-policy's own argument objects and proxies.
 
 
-def _options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+def _options(resource: Resource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(resource.protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
 def _reported(policy: Any, resources: list[Resource]) -> list[str]:
@@ -320,10 +443,10 @@ def _reported(policy: Any, resources: list[Resource]) -> list[str]:
     if isinstance(policy, ResourceValidationPolicy):
         for r in resources:
             props = unknown_checking_proxy(copy.deepcopy(dict(r.props)))
-            policy.validate(ResourceValidationArgs(r.type, props, r.urn, r.name, _options(), None), report)
+            policy.validate(ResourceValidationArgs(r.type, props, r.urn, r.name, _options(r), None), report)
     else:
         policy_resources = [
-            PolicyResource(r.type, unknown_checking_proxy(copy.deepcopy(dict(r.props))), r.urn, r.name, _options(),
+            PolicyResource(r.type, unknown_checking_proxy(copy.deepcopy(dict(r.props))), r.urn, r.name, _options(r),
                            None, None, [], {})
             for r in resources
         ]  # fmt: skip

@@ -10,9 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from policypack.rules import RESOURCE_RULES, STACK_RULES, Resource
+from policypack.rules import RESOURCE_RULES, STACK_RULES, TABLE, Resource
 from tests.security.engine import Diagnostic, analyze, first_preview
-from tests.security.test_guardrails import BROKEN, Broken, broken
+from tests.security.test_guardrails import (
+    BROKEN,
+    DEV_QUEUE_UNPROTECTED,
+    PROD_WHY,
+    PROTECTED_RULE,
+    Broken,
+    broken,
+    not_retained,
+    protected_dev_with_an_unprotected_queue,
+    set_options,
+    strip_protect,
+    unprotected,
+)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 ALL_RULES = set(RESOURCE_RULES) | set(STACK_RULES)
@@ -81,3 +93,42 @@ def test_up_refuses_every_broken_variant(stacks: dict[str, list[Resource]], case
     diagnostics = analyze(broken(stacks, case.stack, case.edit))
     assert _refused(diagnostics, case), diagnostics
     assert not [d for d in diagnostics if d.level == "advisory"]
+
+
+# Resource options through the engine: `protect` reaches the pack (AnalyzerResourceOptions), `retainOnDelete` does not.
+
+
+def protected_rule_refuses(sentence: str) -> Diagnostic:
+    """The diagnostic the engine receives: pulumi-policy puts the policy's description before the sentence."""
+    return Diagnostic(PROTECTED_RULE, "mandatory", f"{STACK_RULES[PROTECTED_RULE][0]}\n{sentence}")
+
+
+def test_up_refuses_prod_without_protect_in_the_exact_sentences(stacks: dict[str, list[Resource]]) -> None:
+    diagnostics = analyze(broken(stacks, "prod", strip_protect))
+    stateful = [("orders-dlq", "queue"), ("orders-queue", "queue"), ("orders-subscription-dlq", "queue")]
+    expected = [
+        f"{name}: the stack is protected ({PROD_WHY}), but the {kind} lacks the protect option"
+        for name, kind in [*stateful, ("orders-table", "table")]
+    ]
+    assert sorted(diagnostics, key=lambda d: d.message) == [protected_rule_refuses(message) for message in expected]
+
+
+def test_first_preview_refuses_a_protected_stack_whose_queue_lacks_protect() -> None:
+    """`protect`, types, names and deletionProtectionEnabled are all known before anything exists."""
+    preview = first_preview("dev", deletionProtection="true")
+    assert [d for d in analyze(preview) if d.policy == PROTECTED_RULE] == []
+    set_options(("aws:sqs/queue:Queue",), unprotected, "orders-queue")(preview)
+    assert [d for d in analyze(preview) if d.policy == PROTECTED_RULE] == [
+        protected_rule_refuses(DEV_QUEUE_UNPROTECTED)
+    ]
+
+
+def test_up_refuses_a_protected_stack_whose_queue_lacks_protect() -> None:
+    assert analyze(protected_dev_with_an_unprotected_queue()) == [protected_rule_refuses(DEV_QUEUE_UNPROTECTED)]
+
+
+def test_the_pack_cannot_see_retain_on_delete(stacks: dict[str, list[Resource]]) -> None:
+    """The analyzer protocol has no retainOnDelete field: a table without it passes the pack (docs/policy.md);
+    the rule refuses it only where the option is known (tests/security/test_guardrails.py)."""
+    assert TABLE in {r.type for r in stacks["prod"]}
+    assert analyze(broken(stacks, "prod", set_options((TABLE,), not_retained))) == []
