@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orderctl.pipeline import DeadLetter, Pipeline
+from orderctl.pipeline import SUBSCRIPTION_DLQ, DeadLetter, Pipeline
 from orderctl.samples import sample_order, to_json
 from orderctl.target import Target
 from sandbox.environment import ExecutionEnvironment
@@ -242,13 +242,20 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
     dead_orders: dict[str, set[str]] = {"malformed": set(), "conflicting": set(), "valid": set(), "unknown": set()}
     for (kind, key), _ in owners:
         dead_orders[kind].add(key)
+    # What SNS could not deliver to the queue waits in the subscription's DLQ: accounted for, never lost.
+    undelivered = {_owner(letter, published) for letter in pipeline.dead_letters(SUBSCRIPTION_DLQ)}
+    undelivered_valid = {key for kind, key in undelivered if kind == "valid"} - set(stored)
 
     stored_valid = [order_id for order_id in published.valid if order_id in stored]
     dead_valid = [
         order_id for order_id in published.valid if order_id not in stored and order_id in dead_orders["valid"]
     ]
     redundant = [order_id for order_id in dead_orders["valid"] if order_id in stored]  # a stored order's re-delivery
-    lost = [order_id for order_id in published.valid if order_id not in stored and order_id not in dead_orders["valid"]]
+    lost = [
+        order_id
+        for order_id in published.valid
+        if order_id not in stored and order_id not in dead_orders["valid"] and order_id not in undelivered_valid
+    ]
     changed = [o for o in stored_valid if _comparable(stored[o]) != _comparable(published.valid[o])]
     fault_reasons = ("AccessDeniedException", "ProvisionedThroughputExceededException")
     wrongly_dead = [
@@ -267,6 +274,7 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
     wrong_receives = [letter.message_id for letter in permanent if letter.receive_count - 1 != MAX_RECEIVE_COUNT]
     unexplained = [letter.message_id for letter in dead if not letter.attempts]
     dead_distinct = len(dead_valid) + len(dead_orders["malformed"]) + len(dead_orders["conflicting"])
+    dead_distinct += len(undelivered_valid - set(dead_valid))
     rows = [
         Row("published orders (distinct)", None, published.count),
         Row("  valid", None, len(published.valid)),
@@ -277,7 +285,8 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
         Row("valid orders in the DLQ after an injected fault", 0 if redriven else None, len(dead_valid)),
         Row("re-deliveries of stored orders in the DLQ", 0 if redriven else None, len(redundant)),
         Row("valid orders in the DLQ for another reason", 0, len(wrongly_dead)),
-        Row("valid orders lost (neither stored nor in the DLQ)", 0, len(lost)),
+        Row("valid orders in the subscription DLQ (SNS could not deliver; none injected)", 0, len(undelivered_valid)),
+        Row("valid orders lost (neither stored nor in either DLQ)", 0, len(lost)),
         Row("stored orders whose content changed", 0, len(changed)),
         Row("orders written more than once", 0, len(written_twice)),
         Row("stored items never published", 0, len(never_published)),
@@ -290,7 +299,11 @@ def _ledger(title: str, published: Published, pipeline: Pipeline, store_lines: C
         Row(f"of those, not after exactly {MAX_RECEIVE_COUNT} receives", 0, len(wrong_receives)),
         Row("DLQ messages that are no published order", 0, len(dead_orders["unknown"])),
         Row("DLQ messages without a logged failure", 0, len(unexplained)),
-        Row("published = stored + dead-lettered (distinct orders)", published.count, len(stored_valid) + dead_distinct),
+        Row(
+            "published = stored + dead-lettered in either DLQ (distinct orders)",
+            published.count,
+            len(stored_valid) + dead_distinct,
+        ),
     ]
     problems = [f"lost: {order_id}" for order_id in lost[:10]]
     problems += [f"content changed: {order_id}" for order_id in changed[:10]]
@@ -349,6 +362,7 @@ def run(plan: Plan, console: Console, progress: Callable[[str], None] | None = N
         say("faults off; redriving the DLQ")
         faults.clear()
         pipeline.redrive()
+        pipeline.redrive(source=SUBSCRIPTION_DLQ)  # empty unless SNS failed a delivery
         sandbox.wait_until(lambda: _settled(sandbox, pipeline), plan.settle_timeout, interval=0.5)
         time.sleep(1)  # the permanent failures' third receive moves them; let it happen
         sandbox.wait_until(lambda: _settled(sandbox, pipeline), plan.settle_timeout, interval=0.5)
