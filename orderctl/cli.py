@@ -29,6 +29,7 @@ from orderctl.pipeline import DLQ_SOURCES, ORDER_DLQ, DeadLetter, Pipeline
 from orderctl.samples import problem_with, sample_order, to_json
 from orderctl.tables import dead_letters_table, orders_table, receives
 from orderctl.target import DEFAULT_STATE_DIR, resolve
+from sandbox.plan import PlanError  # light: no Pulumi SDK
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -274,6 +275,44 @@ def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
     console.print(f"preflight passed: stack {stack}")
 
 
+@cli.command("preview")
+@click.option("--stack", default="dev", show_default=True, help="the stack whose config both versions deploy")
+@click.option("--base", "base_ref", help="the git ref deployed now  [default: the merge base with main]")
+@click.option(
+    "--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi preview --config` (repeatable)"
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of the preview")
+@click.option(
+    "--sandbox",
+    "sandbox_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="a running sandbox (state dir): count what each data-loss step would delete",
+)
+def preview_command(
+    stack: str, base_ref: str | None, settings: tuple[str, ...], as_json: bool, sandbox_dir: Path | None
+) -> None:
+    """What `pulumi up` would do to a stack deployed from BASE if the working tree were deployed instead,
+    as `pulumi preview` shows it: every create, update, replace and delete, with the properties that cause it.
+
+    Exit 1 when a step would destroy data (replace or delete an unprotected table or queue) or when the
+    engine would refuse a step (a protected resource replaced or deleted); exit 0 otherwise."""
+    from orderctl import preview as render  # loads Pulumi's SDK: only when needed
+    from sandbox.plan import merge_base, preview
+
+    plan = preview(PROJECT_DIR, stack, base_ref or merge_base(PROJECT_DIR), _parse_config(settings))
+    held = None
+    if sandbox_dir is not None:
+        pipeline = Pipeline(resolve(sandbox_dir, None, None))
+        held = pipeline.held
+    counts = render.held_counts(plan, held)
+    if as_json:
+        click.echo(_json(render.as_json(plan, counts)))
+    else:
+        for line in render.lines(plan, counts):
+            click.echo(line)
+    sys.exit(plan.exit_code)
+
+
 @cli.command()
 @click.option("--order", "order_text", help="one order as JSON")
 @click.option("--file", "orders_file", type=click.File("r"), help="orders as JSON lines")
@@ -473,7 +512,7 @@ def iam_report(connect: Connect, as_json: bool) -> None:
         sys.exit(1)
 
 
-_EXPECTED = (OrderctlError, BotoCoreError, ClientError, OSError)
+_EXPECTED = (OrderctlError, PlanError, BotoCoreError, ClientError, OSError)
 
 
 def _one_line(error: BaseException) -> str:

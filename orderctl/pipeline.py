@@ -424,6 +424,13 @@ class Pipeline:
             subscription_dlq_in_flight=subscription[1],
         )
 
+    def held(self, output: str) -> int:
+        """What the table or queue a stack output names holds now: items, or messages (in flight included)."""
+        if output == outputs.TABLE_NAME:
+            return self.order_count()
+        visible, in_flight = self._depth(self.target.output(output))
+        return visible + in_flight
+
     def failed_deliveries(self, hours: int = 24) -> int:
         """SNS deliveries from the order topic that failed (a queue policy refusing them, say) in the last hours."""
         now = datetime.now(UTC)

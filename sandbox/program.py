@@ -64,17 +64,12 @@ class _RecordingMonitor(MockMonitor):
         return new_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        found = set(request.dependencies)
-        for property_dependencies in request.propertyDependencies.values():
-            found.update(property_dependencies.urns)
-        self.dependencies[response.urn] = found
-        self.goals[response.urn] = Goal(
+        goal = Goal(
             type=request.type,
             name=request.name,
             parent=request.parent,
             aliases=tuple(self._alias(alias) for alias in request.aliases),
-            urn=response.urn,
+            urn=self.make_urn(request.parent, request.type, request.name),
             custom=bool(request.custom),
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
@@ -82,6 +77,16 @@ class _RecordingMonitor(MockMonitor):
             replace_on_changes=tuple(request.replaceOnChanges),
             ignore_changes=tuple(request.ignoreChanges),
         )
+        # Mocks that model the engine (sandbox.plan_capture) need the options, which MockResourceArgs lacks.
+        register_goal = getattr(self.mocks, "register_goal", None)
+        if register_goal is not None:
+            register_goal(goal)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        found = set(request.dependencies)
+        for property_dependencies in request.propertyDependencies.values():
+            found.update(property_dependencies.urns)
+        self.dependencies[response.urn] = found
+        self.goals[response.urn] = goal
         return response
 
     @staticmethod

@@ -1,0 +1,129 @@
+"""`orderctl preview` on real changes to this program: the working tree copied as the deployed version, then
+a copy changed as a pull request would change it, planned by sandbox.plan (both versions run under mocks)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orderctl.cli import cli
+from orderctl.preview import as_json, lines
+from sandbox.plan import Preview, plan_trees
+from sandbox.pulumi_engine import Op
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SKIP = shutil.ignore_patterns(".venv", ".git", ".sandbox", ".bench", "*_cache", "__pycache__", ".hypothesis", "tests")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tmp_path_factory.mktemp("base") / "project"
+    shutil.copytree(PROJECT_DIR, tree, ignore=SKIP)
+    return tree
+
+
+def changed(base: Path, tmp_path: Path, edit: Callable[[Path], None]) -> Path:
+    tree = tmp_path / "project"
+    shutil.copytree(base, tree)
+    edit(tree)
+    return tree
+
+
+def replace_in(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def by_name(preview: Preview) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {step.urn.rsplit("::", 1)[1]: (str(step.op), step.diff) for step in preview.changes}
+
+
+def test_the_same_program_is_all_same(base: Path) -> None:
+    preview = plan_trees(base, base, "dev")
+    assert preview.changes == []
+    assert preview.counts["same"] == len(preview.olds) - 1  # every resource but the root stack
+    assert preview.exit_code == 0
+
+
+def test_config_changes_update_in_place(base: Path) -> None:
+    settings = {"functionMemoryMb": "2048", "functionTimeoutSeconds": "60", "batchSize": "5", "maximumConcurrency": "4"}
+    preview = plan_trees(base, base, "dev", settings)
+    assert by_name(preview) == {
+        "orders-processor": ("update", ("memorySize", "timeout")),
+        "orders-event-source": ("update", ("batchSize", "scalingConfig")),
+        # the derived visibility timeout (6 x 60 s) and, from it, the backlog alarm's threshold
+        "orders-queue": ("update", ("visibilityTimeoutSeconds",)),
+        "orders-backlog-age": ("update", ("alarmDescription", "threshold")),
+    }
+    assert preview.exit_code == 0
+    explicit = plan_trees(base, base, "dev", {"visibilityTimeoutSeconds": "300"})
+    assert by_name(explicit)["orders-queue"] == ("update", ("visibilityTimeoutSeconds",))
+
+
+def test_renaming_a_component_type_without_an_alias_replaces_the_table_and_is_data_loss(
+    base: Path, tmp_path: Path
+) -> None:
+    def rename(tree: Path) -> None:
+        replace_in(tree / "infra/table.py", '"orders:index:OrdersTable"', '"orders:index:OrderTable"')
+
+    preview = plan_trees(base, changed(base, tmp_path, rename), "dev")
+    ops = {(str(step.op), step.urn.rsplit("::", 1)[1], step.type) for step in preview.changes}
+    assert ("create", "orders-table", "aws:dynamodb/table:Table") in ops
+    assert ("delete", "orders-table", "aws:dynamodb/table:Table") in ops
+    [loss] = preview.data_loss
+    assert (loss.op, loss.type) == (Op.DELETE, "aws:dynamodb/table:Table")
+    assert preview.exit_code == 1
+    text = "\n".join(lines(preview, {}))
+    assert "data loss: delete of orders-table (aws:dynamodb/table:Table) deletes what it holds" in text
+
+
+def test_the_same_rename_with_an_alias_is_same(base: Path, tmp_path: Path) -> None:
+    def rename_with_alias(tree: Path) -> None:
+        alias = 'pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="orders:index:OrdersTable")])'
+        replace_in(
+            tree / "infra/table.py",
+            '"orders:index:OrdersTable", name, None, opts)',
+            f'"orders:index:OrderTable", name, None, pulumi.ResourceOptions.merge(opts, {alias}))',
+        )
+
+    preview = plan_trees(base, changed(base, tmp_path, rename_with_alias), "dev")
+    assert preview.changes == []
+    assert preview.exit_code == 0
+
+
+def test_changing_the_tables_key_replaces_it(base: Path, tmp_path: Path) -> None:
+    def new_key(tree: Path) -> None:
+        replace_in(tree / "infra/table.py", 'hash_key="orderId"', 'hash_key="id"')
+
+    tree = changed(base, tmp_path, new_key)
+    dev = plan_trees(base, tree, "dev")
+    [step] = [step for step in dev.changes if step.type == "aws:dynamodb/table:Table"]
+    assert (step.op, step.replace_keys, step.delete_before_replace) == (Op.REPLACE, ("hashKey",), False)
+    assert "[replace: ~hashKey]" in "\n".join(lines(dev, {}))
+    assert dev.data_loss == [step]
+    # The function is told the new table's name, unknown until it exists: an update, not a replacement.
+    assert by_name(dev)["orders-processor"] == ("update", ("environment",))
+    prod = plan_trees(base, tree, "prod")
+    [refused] = prod.refused
+    assert refused.refused.startswith('unable to replace resource "urn:pulumi:prod::order-pipeline::')
+    assert "as it is currently marked for protection" in refused.refused
+    assert prod.data_loss == []  # refused, so nothing is lost; the exit is 1 all the same
+    assert prod.exit_code == 1
+    assert as_json(prod, {})["refused"] == [refused.refused]
+
+
+def test_orderctl_preview_exits_0_for_a_config_change_against_head() -> None:
+    result = CliRunner().invoke(cli, ["preview", "--base", "HEAD", "--config", "functionMemoryMb=2048", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"op": "update"' in result.output
+
+
+def test_a_ref_that_does_not_exist_is_one_line() -> None:
+    result = CliRunner().invoke(cli, ["preview", "--base", "no-such-ref"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("orderctl: git rev-parse --verify no-such-ref^{commit}:")
