@@ -93,6 +93,7 @@ class OrderPipeline(pulumi.ComponentResource):
                 queue=self.queues.queue,
                 raw_message_delivery=config.raw_message_delivery,
                 data_protection=config.data_protection,
+                delivery_status_policy=self.topic.delivery_status_policy,
             ),
             child,
         )

@@ -11,6 +11,10 @@ from contract.permissions import LOG_ACTIONS, QUEUE_ACTIONS, TABLE_ACTIONS
 
 VERSION = "2012-10-17"
 
+DELIVERY_STATUS_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+"""The grants AWS's guide lists for a delivery status role ("Prerequisites for delivery status logging"). The older
+managed AmazonSNSRole adds logs:PutMetricFilter and logs:PutRetentionPolicy, which the guide no longer asks for."""
+
 
 def lambda_assume_role_policy() -> str:
     return json.dumps(
@@ -24,6 +28,45 @@ def lambda_assume_role_policy() -> str:
                 }
             ],
         }
+    )
+
+
+def delivery_status_assume_role_policy() -> str:
+    """SNS assumes the topic's delivery status role to write its log. No aws:SourceArn/aws:SourceAccount
+    condition: the topic's ARN is an output of the topic, which takes this role's ARN as an input (a cycle), the
+    account is known only by an invoke, and AWS documents no such keys for this assumption ("Prerequisites for
+    delivery status logging"), so a condition SNS does not send would silence the log. Only a principal of this
+    account with iam:PassRole on the role can name it on a topic; the grants below reach this topic's log only."""
+    return json.dumps(
+        {
+            "Version": VERSION,
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def delivery_failure_log_group_arn(topic_arn: str) -> str:
+    """The log group SNS writes a topic's failed deliveries to, `sns/<region>/<account>/<topic>/Failure`
+    ("Amazon SNS message delivery status"), in the ":*" form IAM authorizes CloudWatch Logs actions on: it
+    covers the group and its streams, and neither the success group `sns/.../<topic>` nor any other."""
+    _, partition, _, region, account, topic = topic_arn.split(":")
+    return f"arn:{partition}:logs:{region}:{account}:log-group:sns/{region}/{account}/{topic}/Failure:*"
+
+
+def delivery_status_policy(topic_arn: pulumi.Input[str]) -> pulumi.Output[str]:
+    """What SNS needs to log the topic's failed SQS deliveries: AWS's documented actions for the delivery status
+    role (logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents; its "arn:aws:logs:*:*:*" narrowed to
+    this topic's failure log group). Built from the topic's ARN, known once the topic exists: a separate policy
+    resource, so the role (which the topic names) does not wait for it."""
+    group = pulumi.Output.from_input(topic_arn).apply(delivery_failure_log_group_arn)
+    return pulumi.Output.json_dumps(
+        {"Version": VERSION, "Statement": [_allow("WriteDeliveryFailureLog", DELIVERY_STATUS_LOG_ACTIONS, group)]}
     )
 
 

@@ -20,12 +20,14 @@ class TopicQueueSubscriptionArgs:
     raw_message_delivery: bool
     data_protection: bool
     """Pulumi `protect` on the subscription's DLQ. Default in config: false (prod: true)."""
+    delivery_status_policy: pulumi.Resource
+    """What lets SNS log why a delivery failed (OrderTopic): the subscription waits for it too."""
 
 
 class TopicQueueSubscription(pulumi.ComponentResource):
     queue_policy: aws.sqs.QueuePolicy
     dead_letter_queue: aws.sqs.Queue
-    """Where SNS puts an order it could not deliver to the queue, with its ErrorCode and ErrorMessage."""
+    """Where SNS puts an order it could not deliver to the queue; the reason is in the topic's delivery status log."""
     subscription: aws.sns.TopicSubscription
 
     def __init__(self, name: str, args: TopicQueueSubscriptionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -46,7 +48,7 @@ class TopicQueueSubscription(pulumi.ComponentResource):
             policy=topic_to_queue_policy(self.dead_letter_queue.arn, args.topic.arn),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # Subscribing before the policies exist loses the first deliveries silently.
+        # Subscribing before the policies exist loses the first deliveries silently (or their reasons).
         self.subscription = aws.sns.TopicSubscription(
             f"{name}-subscription",
             topic=args.topic.arn,
@@ -54,7 +56,9 @@ class TopicQueueSubscription(pulumi.ComponentResource):
             endpoint=args.queue.arn,
             raw_message_delivery=args.raw_message_delivery,
             redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": self.dead_letter_queue.arn}),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue_policy, dead_letter_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.queue_policy, dead_letter_policy, args.delivery_status_policy]
+            ),
         )
         self.register_outputs(
             {

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pulumi
-import pulumi_aws as aws
 import pytest
 
 from infra.event_source import QueueEventSource, QueueEventSourceArgs
@@ -14,6 +13,7 @@ from infra.processor import OrderProcessor, OrderProcessorArgs
 from infra.queues import OrderQueues, OrderQueuesArgs
 from infra.subscription import TopicQueueSubscription, TopicQueueSubscriptionArgs
 from infra.table import OrdersTable, OrdersTableArgs
+from infra.topic import OrderTopic, OrderTopicArgs
 from tests.infra.mocks import AwsMocks
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -46,10 +46,17 @@ def test_order_queues_dead_letter_to_their_own_dlq() -> pulumi.Output[None]:
 @pulumi.runtime.test
 def test_subscription_targets_the_queue_from_the_topic() -> pulumi.Output[None]:
     queues = _queues()
-    topic = aws.sns.Topic("unit-topic")
+    order_topic = OrderTopic("unit", OrderTopicArgs(kms_key_id="alias/aws/sns"))
+    topic = order_topic.topic
     wiring = TopicQueueSubscription(
         "unit",
-        TopicQueueSubscriptionArgs(topic=topic, queue=queues.queue, raw_message_delivery=False, data_protection=False),
+        TopicQueueSubscriptionArgs(
+            topic=topic,
+            queue=queues.queue,
+            raw_message_delivery=False,
+            data_protection=False,
+            delivery_status_policy=order_topic.delivery_status_policy,
+        ),
     )
 
     def check(values: list[str]) -> None:
@@ -69,6 +76,27 @@ def test_subscription_targets_the_queue_from_the_topic() -> pulumi.Output[None]:
         wiring.dead_letter_queue.arn,
         queues.queue.arn,
         topic.arn,
+    ).apply(check)
+
+
+@pulumi.runtime.test
+def test_order_topic_logs_failed_sqs_deliveries_through_its_own_role() -> pulumi.Output[None]:
+    order_topic = OrderTopic("unit", OrderTopicArgs(kms_key_id="alias/aws/sns"))
+
+    def check(values: list[str]) -> None:
+        feedback_role, role_arn, role_of_policy, role_id, policy, topic_arn = values
+        assert (feedback_role, role_of_policy) == (role_arn, role_id)
+        [grant] = json.loads(policy)["Statement"]
+        *_, region, account, name = topic_arn.split(":")
+        assert grant["Resource"] == f"arn:aws:logs:{region}:{account}:log-group:sns/{region}/{account}/{name}/Failure:*"
+
+    return pulumi.Output.all(
+        order_topic.topic.sqs_failure_feedback_role_arn,
+        order_topic.delivery_status_role.arn,
+        order_topic.delivery_status_policy.role,
+        order_topic.delivery_status_role.id,
+        order_topic.delivery_status_policy.policy,
+        order_topic.topic.arn,
     ).apply(check)
 
 

@@ -34,12 +34,15 @@ def test_every_resource_of_an_existing_stack_is_continued_so_the_update_deletes_
     olds = legacy_urns(stack)
     assert olds - set(matched.values()) == set(), "old resources no new one continues: the update deletes them"
     created = {urn.rsplit("::", 1)[1] for urn, old in matched.items() if old is None}
-    # What this change adds, and nothing else: the subscription's DLQ, its policy and the two new alarms.
+    # What was added since, and nothing else: the subscription's DLQ, its policy and the two new alarms; the
+    # topic's delivery status role and its policy (the topic itself is updated in place: SetTopicAttributes).
     assert created == {
         "orders-subscription-dlq",
         "orders-subscription-dlq-policy",
         "orders-subscription-dlq-depth",
         "orders-backlog-age",
+        "orders-topic-delivery-status-role",
+        "orders-topic-delivery-status-policy",
     }
 
 

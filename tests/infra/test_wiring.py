@@ -110,8 +110,48 @@ def test_dlq_denies_plain_http(dev: MockedStack) -> None:
     )
 
 
+def test_order_topic_logs_failed_sqs_deliveries_through_its_delivery_status_role(dev: MockedStack) -> None:
+    topic, role = dev.one(TOPIC, "-topic"), dev.one(ROLE, "-topic-delivery-status-role")
+    assert topic.inputs["sqsFailureFeedbackRoleArn"] == role.state["arn"]
+    # failures only: no success sampling, and no other protocol's logging
+    assert not [key for key in topic.inputs if key.endswith(("SuccessFeedbackRoleArn", "SuccessFeedbackSampleRate"))]
+    assert [key for key in topic.inputs if key.endswith("FailureFeedbackRoleArn")] == ["sqsFailureFeedbackRoleArn"]
+
+
+def test_delivery_status_role_is_trusted_by_sns_only(dev: MockedStack) -> None:
+    trust = json.loads(dev.one(ROLE, "-topic-delivery-status-role").inputs["assumeRolePolicy"])
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+
+
+def test_delivery_status_role_may_write_only_the_topics_failure_log(dev: MockedStack) -> None:
+    topic, role = dev.one(TOPIC, "-topic"), dev.one(ROLE, "-topic-delivery-status-role")
+    policy = dev.one(ROLE_POLICY, "-topic-delivery-status-policy")
+    assert policy.inputs["role"] == role.id
+    _, _, _, region, account, name = topic.state["arn"].split(":")
+    assert (region, account) == ("us-east-1", "123456789012")
+    group = f"arn:aws:logs:{region}:{account}:log-group:sns/{region}/{account}/{name}/Failure"
+    assert json.loads(policy.inputs["policy"])["Statement"] == [
+        {
+            "Sid": "WriteDeliveryFailureLog",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group}:*",
+        }
+    ]
+    assert [p for p in dev.mocks.of_type(ROLE_POLICY) if p.inputs["role"] == role.id] == [policy]
+    assert len(dev.mocks.of_type(ROLE)) == 2  # the processor's and this one
+
+
+def test_the_subscription_waits_for_the_delivery_status_policy(dev: MockedStack) -> None:
+    subscription = dev.urn_of(dev.one(TOPIC_SUBSCRIPTION, "-subscription"))
+    policy = dev.urn_of(dev.one(ROLE_POLICY, "-topic-delivery-status-policy"))
+    assert policy in dev.run.dependencies[subscription]
+
+
 def test_processor_role_is_trusted_by_lambda_only(dev: MockedStack) -> None:
-    trust = json.loads(dev.one(ROLE).inputs["assumeRolePolicy"])
+    trust = json.loads(dev.one(ROLE, "-processor-role").inputs["assumeRolePolicy"])
     assert trust["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ]
@@ -119,8 +159,8 @@ def test_processor_role_is_trusted_by_lambda_only(dev: MockedStack) -> None:
 
 def test_processor_policy_grants_exactly_what_the_processor_uses(dev: MockedStack) -> None:
     table, queue, log_group = dev.one(TABLE), dev.one(QUEUE, "-queue"), dev.one(LOG_GROUP)
-    policy = dev.one(ROLE_POLICY)
-    assert policy.inputs["role"] == dev.one(ROLE).id
+    policy = dev.one(ROLE_POLICY, "-processor-policy")
+    assert policy.inputs["role"] == dev.one(ROLE, "-processor-role").id
     statements = json.loads(policy.inputs["policy"])["Statement"]
     grants = {(s["Effect"], tuple(sorted(s["Action"])), s["Resource"]) for s in statements}
     assert grants == {
@@ -129,13 +169,16 @@ def test_processor_policy_grants_exactly_what_the_processor_uses(dev: MockedStac
         ("Allow", tuple(sorted(LOG_ACTIONS)), log_group.state["arn"] + ":*"),
     }
     assert len(statements) == 3
-    assert len(dev.mocks.of_type(ROLE_POLICY)) == 1  # one inline policy, nothing attached besides it
+    # one inline policy, nothing attached besides it
+    assert [p for p in dev.mocks.of_type(ROLE_POLICY) if p.inputs["role"] == dev.one(ROLE, "-processor-role").id] == [
+        policy
+    ]
 
 
 def test_function_runs_the_handler_on_python_312_arm64_with_its_config(dev: MockedStack) -> None:
     function = dev.one(FUNCTION)
     inputs = function.inputs
-    assert inputs["role"] == dev.one(ROLE).state["arn"]
+    assert inputs["role"] == dev.one(ROLE, "-processor-role").state["arn"]
     assert (inputs["runtime"], inputs["architectures"], inputs["handler"]) == (
         "python3.12",
         ["arm64"],
@@ -159,7 +202,8 @@ def test_function_environment_names_the_table_and_its_settings(dev: MockedStack)
 
 def test_function_waits_for_its_permissions_and_log_group(dev: MockedStack) -> None:
     function = dev.urn_of(dev.one(FUNCTION))
-    assert {dev.urn_of(dev.one(ROLE_POLICY)), dev.urn_of(dev.one(LOG_GROUP))} <= dev.run.dependencies[function]
+    policy = dev.one(ROLE_POLICY, "-processor-policy")
+    assert {dev.urn_of(policy), dev.urn_of(dev.one(LOG_GROUP))} <= dev.run.dependencies[function]
 
 
 def test_log_group_is_the_functions_own_with_retention(dev: MockedStack, prod: MockedStack) -> None:
@@ -176,7 +220,8 @@ def test_event_source_mapping_feeds_the_main_queue_to_the_function(dev: MockedSt
     assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert (mapping["batchSize"], mapping["maximumBatchingWindowInSeconds"]) == (10, 0)
     assert mapping["scalingConfig"] == {"maximumConcurrency": 5}
-    assert dev.urn_of(dev.one(ROLE_POLICY)) in dev.run.dependencies[dev.urn_of(dev.one(EVENT_SOURCE_MAPPING))]
+    policy = dev.urn_of(dev.one(ROLE_POLICY, "-processor-policy"))
+    assert policy in dev.run.dependencies[dev.urn_of(dev.one(EVENT_SOURCE_MAPPING))]
 
 
 def test_event_source_mapping_takes_its_batching_from_config() -> None:

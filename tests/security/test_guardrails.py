@@ -100,13 +100,13 @@ def drop(type_: str, suffix: str) -> Edit:
 
 
 def attach_managed_policy(resources: list[Resource]) -> None:
-    role = next(r for r in resources if r.type == "aws:iam/role:Role")
+    role = one(resources, ROLE, "-processor-role")
     policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     resources.append(Resource(ATTACHMENT, "basic", role.urn, {"role": role.props["name"], "policyArn": policy_arn}))
 
 
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
-manage_role_with_administrator_access = set_prop(ROLE, "", "managedPolicyArns", [ADMINISTRATOR_ACCESS])
+manage_role_with_administrator_access = set_prop(ROLE, "-processor-role", "managedPolicyArns", [ADMINISTRATOR_ACCESS])
 
 
 def set_options(types: tuple[str, ...], change: Callable[[Resource], Resource], suffix: str = "") -> Edit:
@@ -168,7 +168,11 @@ class Broken:
 
 
 def role_policy(sid: str, change: Callable[[dict[str, Any]], None]) -> Edit:
-    return edit_statements(ROLE_POLICY, "", statement(sid, change))
+    return edit_statements(ROLE_POLICY, "-processor-policy", statement(sid, change))
+
+
+def delivery_status_policy(sid: str, change: Callable[[dict[str, Any]], None]) -> Edit:
+    return edit_statements(ROLE_POLICY, "-topic-delivery-status-policy", statement(sid, change))
 
 
 def order_queue_policy(change: Callable[[list[dict[str, Any]]], None]) -> Edit:
@@ -194,6 +198,18 @@ BROKEN = [
         "every resource",
         role_policy("ConsumeOrderQueue", lambda s: s.update(Resource="*")),
         "on every resource",
+    ),
+    Broken(
+        "iam-no-wildcards",
+        "delivery status role on every log group",
+        delivery_status_policy("WriteDeliveryFailureLog", lambda s: s.update(Resource="*")),
+        "orders-topic-delivery-status-policy: WriteDeliveryFailureLog allows its actions on every resource",
+    ),
+    Broken(
+        "iam-no-wildcards",
+        "delivery status role with every logs action",
+        delivery_status_policy("WriteDeliveryFailureLog", lambda s: s.update(Action=["logs:*"])),
+        "wildcard action 'logs:*'",
     ),
     Broken(
         "iam-no-wildcards",

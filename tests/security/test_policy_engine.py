@@ -52,10 +52,13 @@ def test_the_doc_names_every_rule_once_and_every_rule_enforces_at_up() -> None:
 
 
 def test_first_preview_really_has_unknowns(previews: dict[str, list[Resource]]) -> None:
-    [role_policy] = [r for r in previews["dev"] if r.type == "aws:iam/rolePolicy:RolePolicy"]
+    role_policies = [r for r in previews["dev"] if r.type == "aws:iam/rolePolicy:RolePolicy"]
+    [role_policy] = [r for r in role_policies if r.name.endswith("-processor-policy")]
+    [delivery_status_policy] = [r for r in role_policies if r.name.endswith("-topic-delivery-status-policy")]
     [queue] = [r for r in previews["dev"] if r.name.endswith("-queue") and r.type == "aws:sqs/queue:Queue"]
     unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     assert role_policy.props["policy"] == unknown
+    assert delivery_status_policy.props["policy"] == unknown  # built from the topic's ARN
     assert (queue.props["arn"], queue.props["url"]) == (unknown, unknown)
 
 
