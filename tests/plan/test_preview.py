@@ -127,3 +127,15 @@ def test_a_ref_that_does_not_exist_is_one_line() -> None:
     result = CliRunner().invoke(cli, ["preview", "--base", "no-such-ref"])
     assert result.exit_code == 1
     assert result.stderr.startswith("orderctl: git rev-parse --verify no-such-ref^{commit}:")
+
+
+def test_the_example_in_docs_preview_md_is_what_preview_prints(base: Path) -> None:
+    doc = (PROJECT_DIR / "docs/preview.md").read_text()
+    example = doc.split("```\nPreviewing update (dev)", 1)[1].split("```", 1)[0]
+    expected = [line.rstrip() for line in example.splitlines()[1:] if line.strip()]
+    printed = [line.rstrip() for line in lines(plan_trees(base, base, "dev", DOC_EXAMPLE), {})]
+    for line in expected:
+        assert any(" ".join(line.split()) == " ".join(got.split()) for got in printed), line
+
+
+DOC_EXAMPLE = {"functionMemoryMb": "2048", "batchSize": "5"}
