@@ -151,7 +151,7 @@ class Emulator:
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="emulator", daemon=True)
         self._thread.start()
-        sns_delivery.install()  # SNS honours queue policies at publish time (sandbox/sns_delivery.py)
+        sns_delivery.install(self.iam_ledger)  # SNS honours queue policies at publish time (sandbox/sns_delivery.py)
         sqs_attributes.install()  # a send or receive costs the same at any queue depth (sandbox/sqs_attributes.py)
         self._endpoint = Endpoint(f"http://127.0.0.1:{server.server_address[1]}", self.region)
         self.reset()

@@ -24,26 +24,35 @@ asynchronous-invocation DLQ adds (AWS Lambda developer guide, "Dead-letter queue
 delivery failed in its delivery status log instead, when the topic has one for SQS
 (SQSFailureFeedbackRoleArn): a FAILURE record in the log group `sns/<region>/<account>/<topic>/Failure`
 whose `delivery.providerResponse` carries SQS's ErrorCode and ErrorMessage. The sandbox writes that record
-when, and only when, the topic has the attribute, as SNS does.
+when, and only when, the topic has the attribute, as SNS does, and as the role it names: SNS assumes that role
+to write the log, so the role must trust sns.amazonaws.com, and each CloudWatch Logs call (CreateLogGroup when
+the group is new, CreateLogStream, PutLogEvents) is judged against the role's policies as sandbox/iam.py judges
+the function's calls, and recorded in the same ledger. A role SNS cannot assume, or one that lacks a grant,
+leaves no record: on AWS the log stays silent; here a WARNING on the `sandbox.sns` logger says why.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import logging
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.utils import camelcase_to_underscores
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
 from moto.logs.models import logs_backends
 from moto.sns.models import Subscription
 from moto.sqs.models import sqs_backends
 
+from sandbox.iam import Call, Ledger, Request, judge, resources_of
 from sandbox.policy_check import allows_topic
 
 SNS_NAMESPACE = "AWS/SNS"
@@ -52,10 +61,13 @@ DELIVERED_METRIC = "NumberOfNotificationsDelivered"
 REDRIVEN_METRIC = "NumberOfNotificationsRedrivenToDlq"
 FAILED_TO_REDRIVE_METRIC = "NumberOfNotificationsFailedToRedriveToDlq"
 FAILURE_FEEDBACK_ATTRIBUTE = "SQSFailureFeedbackRoleArn"  # the topic's delivery status logging for SQS
+SNS_PRINCIPAL = "sns.amazonaws.com"
+DELIVERY_STATUS_SESSION = "sns-delivery-status"  # the sandbox's name for SNS's session with the role
 
 log = logging.getLogger("sandbox.sns")
 
 _original_publish = Subscription.publish
+_ledgers: list[Ledger] = []  # where SNS's calls with a delivery status role are recorded (install): one or none
 
 
 @dataclass(frozen=True)
@@ -111,17 +123,102 @@ def _count(account: str, region: str, topic_arn: str, metric: str) -> None:
     cloudwatch_backends[account][region].put_metric_data(SNS_NAMESPACE, [datum])
 
 
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [] if value is None else [str(value)]
+
+
+def _condition_holds(condition: dict[str, Any], topic_arn: str, account: str) -> bool:
+    """The keys SNS's request could carry (aws:SourceArn, aws:SourceAccount), matched as IAM does; any other
+    condition the sandbox cannot know to hold, so it does not."""
+    known = {"aws:sourcearn": topic_arn, "aws:sourceaccount": account}
+    for operator, pairs in condition.items():
+        if operator not in ("StringEquals", "StringLike", "ArnEquals", "ArnLike") or not isinstance(pairs, dict):
+            return False
+        for key, wanted in pairs.items():
+            value = known.get(key.lower())
+            like = operator.endswith("Like")
+            if value is None or not any(
+                fnmatch.fnmatchcase(value, w) if like else value == w for w in _as_list(wanted)
+            ):
+                return False
+    return True
+
+
+def _sns_may_assume(trust: str, topic_arn: str, account: str) -> bool:
+    """Whether the role's trust policy lets SNS, for this topic, assume it (an explicit Deny wins)."""
+    try:
+        document = json.loads(urllib.parse.unquote(trust) if trust.startswith("%7B") else trust)
+    except ValueError:
+        return False
+    statements = document.get("Statement")
+    allowed = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = statement.get("Principal") or {}
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        applies = (
+            (principal == "*" or SNS_PRINCIPAL in services)
+            and any(fnmatch.fnmatchcase("sts:assumerole", a.lower()) for a in _as_list(statement.get("Action")))
+            and _condition_holds(statement.get("Condition") or {}, topic_arn, account)
+        )
+        if applies and statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or (applies and statement.get("Effect") == "Allow")
+    return allowed
+
+
+def _delivery_status_role(role_arn: str, topic_arn: str) -> tuple[str, list[Any]] | None:
+    """(session ARN, the role's policies) when SNS can assume the role for this topic; None, with the reason
+    logged, when it cannot."""
+    _, partition, _, _, account, _ = topic_arn.split(":")
+    backend = iam_backends[account][partition]
+    try:
+        role = backend.get_role_by_arn(role_arn)
+    except NotFoundException:
+        log.warning("SNS keeps no delivery status log for %s: its role %s does not exist", topic_arn, role_arn)
+        return None
+    if not _sns_may_assume(role.assume_role_policy_document, topic_arn, account):
+        log.warning(
+            "SNS keeps no delivery status log for %s: the role %s does not let %s assume it",
+            topic_arn, role_arn, SNS_PRINCIPAL,
+        )  # fmt: skip
+        return None
+    policies: list[Any] = [
+        backend.get_role_policy(role.name, name)[1] for name in backend.list_role_policies(role.name)
+    ]
+    policies += backend.list_attached_role_policies(role.name)[0]
+    return f"arn:{partition}:sts::{account}:assumed-role/{role.name}/{DELIVERY_STATUS_SESSION}", policies
+
+
 def _log_failure(subscription: Subscription, message: str, message_id: str, failure: DeliveryFailure) -> None:
-    """SNS's delivery status record of a failed SQS delivery, if the topic logs them."""
+    """SNS's delivery status record of a failed SQS delivery, if the topic logs them, written as its role."""
     # moto keeps a topic attribute set through SetTopicAttributes under its snake_case name
-    if not getattr(subscription.topic, camelcase_to_underscores(FAILURE_FEEDBACK_ATTRIBUTE), None):
+    role_arn = getattr(subscription.topic, camelcase_to_underscores(FAILURE_FEEDBACK_ATTRIBUTE), None)
+    if not role_arn:
         return
+    role = _delivery_status_role(str(role_arn), subscription.topic_arn)
+    if role is None:
+        return
+    principal, policies = role
     _, _, _, region, account, _ = subscription.topic_arn.split(":")
     logs = logs_backends[account][region]
     group = delivery_failure_log_group(subscription.topic_arn)
+    stream = str(uuid.uuid4())
+    calls = [("CreateLogGroup", {"logGroupName": group})] if group not in logs.groups else []
+    calls += [(op, {"logGroupName": group, "logStreamName": stream}) for op in ("CreateLogStream", "PutLogEvents")]
+    for operation, params in calls:
+        action = f"logs:{operation}"
+        [resource] = resources_of(Request("logs", operation, params, region, account))
+        verdict = judge(policies, action, resource)
+        for ledger in _ledgers:
+            ledger.record(Call(principal, str(role_arn), action, resource, verdict.allowed, time.time()))
+        if not verdict.allowed:
+            log.warning(
+                "SNS could not log the failed delivery of message %s from %s: its role %s may not %s on %s",
+                message_id, subscription.topic_arn, role_arn, action, resource,
+            )  # fmt: skip
+            return
     if group not in logs.groups:
         logs.create_log_group(group, {})
-    stream = str(uuid.uuid4())
     logs.create_log_stream(group, stream)
     now = int(time.time() * 1000)
     record = {
@@ -191,11 +288,14 @@ def _publish(self: Subscription, message: str, message_id: str, *args: Any, **kw
     _dead_letter(self, message, message_id, args, kwargs)
 
 
-def install() -> None:
+def install(ledger: Ledger | None = None) -> None:
     """From now on, in this process, moto's SNS delivers to a queue only what the queue's policy admits, and
-    moves what it cannot deliver to the subscription's DLQ."""
+    moves what it cannot deliver to the subscription's DLQ; its calls with a topic's delivery status role are
+    recorded in `ledger`."""
+    _ledgers[:] = [ledger] if ledger is not None else []
     Subscription.publish = _publish  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
+    _ledgers.clear()
     Subscription.publish = _original_publish  # type: ignore[method-assign]

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from contract.resource_types import TOPIC
 from orderctl.cli import cli
-from orderctl.pipeline import SUBSCRIPTION_DLQ
+from orderctl.pipeline import NO_DELIVERY_REASON, SUBSCRIPTION_DLQ
 from sandbox.alarms import TIME_SCALE_VARIABLE
+from sandbox.iam import fetch_ledger, report, role_policies
 from sandbox.runner import Sandbox
 from sandbox.sns_delivery import FAILED_METRIC, FAILED_TO_REDRIVE_METRIC, REDRIVEN_METRIC
 from tests.e2e.conftest import E2E_OVERRIDES, PROJECT_DIR, Running, eventually
@@ -54,6 +56,15 @@ def _sns_count(running: Running, metric: str) -> int:
     return int(sum(p["Sum"] for p in points))
 
 
+def _delivery_status_role(running: Running) -> tuple[str, str]:
+    """(ARN, name) of the role the shipped program names as the order topic's SQSFailureFeedbackRoleArn."""
+    deployment = running.sandbox.deployment
+    assert deployment is not None
+    [topic] = [r for r in deployment.resources if r.type == TOPIC and r.state["arn"] == running.outputs["topicArn"]]
+    role_arn = str(topic.inputs["sqsFailureFeedbackRoleArn"])
+    return role_arn, role_arn.rsplit("/", 1)[-1]
+
+
 def _refusing_sns(queue_arn: str, topic_arn: str) -> dict[str, Any]:
     """A queue policy as an operator might tighten it: SNS denied outright."""
     return {
@@ -73,14 +84,10 @@ def _refusing_sns(queue_arn: str, topic_arn: str) -> dict[str, Any]:
 def test_a_queue_policy_refusing_sns_puts_the_seeds_order_in_the_subscription_dlq_with_snss_reason(
     running: Running, tmp_path: Path
 ) -> None:
-    sqs, sns = running.sandbox.client("sqs"), running.sandbox.client("sns")
+    sqs = running.sandbox.client("sqs")
     queue_url, topic = running.outputs["queueUrl"], running.outputs["topicArn"]
-    # Delivery status logging for SQS, as an operator turns it on: SNS then logs why a delivery failed.
-    sns.set_topic_attributes(
-        TopicArn=topic,
-        AttributeName="SQSFailureFeedbackRoleArn",
-        AttributeValue="arn:aws:iam::123456789012:role/sns-delivery-status",
-    )
+    # The program as shipped: nothing here turns delivery status logging on; the deployed topic has it.
+    role_arn, role_name = _delivery_status_role(running)
     granted = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"]
     refusing = _refusing_sns(running.outputs["queueArn"], topic)
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(refusing)})
@@ -101,6 +108,11 @@ def test_a_queue_policy_refusing_sns_puts_the_seeds_order_in_the_subscription_dl
     assert (_sns_count(running, FAILED_METRIC), _sns_count(running, REDRIVEN_METRIC)) == (1, 1)
     assert _sns_count(running, FAILED_TO_REDRIVE_METRIC) == 0
     assert running.stored("1001") is None  # nothing reached the queue
+    # SNS wrote the reason as the topic's delivery status role, judged like any other role: it used each of its
+    # grants (the log group, its stream, the record) and was refused nothing.
+    policies = list(role_policies(running.sandbox.client("iam"), role_name))
+    found = report(role_arn, policies, fetch_ledger(running.sandbox.endpoint.url))
+    assert found.least_privilege, found
 
     # The operator's view: `orderctl dlq list --source subscription` names the order and SNS's reason.
     outputs = tmp_path / "outputs.json"
@@ -120,6 +132,39 @@ def test_a_queue_policy_refusing_sns_puts_the_seeds_order_in_the_subscription_dl
     assert redrive.exit_code == 0, redrive.output
     assert eventually(lambda: running.stored("1001"), timeout=20)["quantity"] == 2
     assert running.pipeline.depths().subscription_dlq == 0
+
+
+def test_without_its_grant_the_delivery_status_role_logs_no_reason(running: Running) -> None:
+    sqs, iam = running.sandbox.client("sqs"), running.sandbox.client("iam")
+    queue_url, topic = running.outputs["queueUrl"], running.outputs["topicArn"]
+    role_arn, role_name = _delivery_status_role(running)
+    [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    granted = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    since = time.time()
+    iam.delete_role_policy(RoleName=role_name, PolicyName=policy_name)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_refusing_sns(running.outputs["queueArn"], topic))}
+    )
+    try:
+        running.publish({**SEEDS_ORDER, "orderId": "unlogged-1"})
+
+        def dead_lettered() -> Any:
+            letters = running.pipeline.dead_letters(SUBSCRIPTION_DLQ)
+            return next((d for d in letters if "unlogged-1" in d.order_text), None)
+
+        letter = eventually(dead_lettered, timeout=20)
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": granted})
+        iam.put_role_policy(
+            RoleName=role_name,
+            PolicyName=policy_name,
+            PolicyDocument=document if isinstance(document, str) else json.dumps(document),
+        )
+    assert (letter.attempts, letter.reason) == ([], NO_DELIVERY_REASON)  # kept, but SNS could not say why
+    denied = [c for c in fetch_ledger(running.sandbox.endpoint.url) if c.role_arn == role_arn and c.at >= since]
+    assert [(c.action, c.allowed) for c in denied] == [("logs:CreateLogStream", False)]
+    running.sandbox.client("sqs").purge_queue(QueueUrl=running.outputs["subscriptionDeadLetterQueueUrl"])
 
 
 def test_without_the_dlq_policy_an_undeliverable_order_is_counted_as_lost(running: Running) -> None:
