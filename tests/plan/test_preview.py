@@ -3,8 +3,6 @@ a copy changed as a pull request would change it, planned by sandbox.plan (both 
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,29 +12,12 @@ from orderctl.cli import cli
 from orderctl.preview import as_json, lines
 from sandbox.plan import Preview, plan_trees
 from sandbox.pulumi_engine import Op
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-SKIP = shutil.ignore_patterns(".venv", ".git", ".sandbox", ".bench", "*_cache", "__pycache__", ".hypothesis", "tests")
+from tests.plan.trees import PROJECT_DIR, changed, copy_project, new_table_key, replace_in
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tree = tmp_path_factory.mktemp("base") / "project"
-    shutil.copytree(PROJECT_DIR, tree, ignore=SKIP)
-    return tree
-
-
-def changed(base: Path, tmp_path: Path, edit: Callable[[Path], None]) -> Path:
-    tree = tmp_path / "project"
-    shutil.copytree(base, tree)
-    edit(tree)
-    return tree
-
-
-def replace_in(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
+    return copy_project(tmp_path_factory.mktemp("base") / "project")
 
 
 def by_name(preview: Preview) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -97,10 +78,7 @@ def test_the_same_rename_with_an_alias_is_same(base: Path, tmp_path: Path) -> No
 
 
 def test_changing_the_tables_key_replaces_it(base: Path, tmp_path: Path) -> None:
-    def new_key(tree: Path) -> None:
-        replace_in(tree / "infra/table.py", 'hash_key="orderId"', 'hash_key="id"')
-
-    tree = changed(base, tmp_path, new_key)
+    tree = changed(base, tmp_path, new_table_key)
     dev = plan_trees(base, tree, "dev")
     [step] = [step for step in dev.changes if step.type == "aws:dynamodb/table:Table"]
     assert (step.op, step.replace_keys, step.delete_before_replace) == (Op.REPLACE, ("hashKey",), False)
