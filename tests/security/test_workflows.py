@@ -1,7 +1,10 @@
 """The workflows as written: fork pull requests skip the preview visibly, prod deploys only from main, the
 stack comes from repository variables (fully qualified names too), preflight runs before preview and up, and
 a missing stack is one line (dev is created, prod never). The stack script runs for real, against a stand-in
-`pulumi` that answers `pulumi stack select` as the CLI does.
+`pulumi` that answers `pulumi stack select` as the CLI does. Every pull request, forks included, gets the
+offline preview of dev and prod from its base with no credentials: data loss fails it unless the pull request
+has the label accept-data-loss, a refused step fails it whatever the labels (the script runs for real against
+a stand-in `orderctl`).
 
 And what keeps them running on GitHub: every action on its newest major (the Node 24 ones), the Pulumi CLI
 at the SDK's release, a login before any `pulumi` command whatever the backend, the tests on the oldest
@@ -463,3 +466,152 @@ def test_the_guides_trust_policies_check_audience_and_subject() -> None:
             trusted |= set([sub] if isinstance(sub, str) else sub)
     assert trusted
     assert trusted <= subjects
+
+
+# --- The offline preview: every pull request, forks included, data loss only with the label ---
+
+OFFLINE_PREVIEW_SCRIPT = SCRIPTS / "offline-preview.sh"
+DATA_LOSS_LABEL = "accept-data-loss"
+PR_BASE = "${{ github.event.pull_request.base.sha }}"
+
+
+def offline_preview_job() -> dict[str, Any]:
+    job = workflow("pull-request.yml")["jobs"]["offline-preview"]
+    assert isinstance(job, dict)
+    return job
+
+
+def offline_preview_step() -> dict[str, Any]:
+    [step] = [step for step in offline_preview_job()["steps"] if "offline-preview.sh" in step.get("run", "")]
+    assert isinstance(step, dict)
+    return step
+
+
+def shipped_stacks() -> list[str]:
+    return sorted(path.name.split(".")[1] for path in ROOT.glob("Pulumi.*.yaml"))
+
+
+def test_the_offline_preview_runs_for_every_pull_request_with_no_credentials() -> None:
+    flow = workflow("pull-request.yml")
+    triggers = flow[True]  # type: ignore[index]  # PyYAML reads the key `on` as the boolean true
+    assert set(triggers) == {"pull_request"}  # never pull_request_target: a fork's code never sees a secret
+    assert not any("pull_request_target" in workflow(name)[True] for name in WORKFLOW_NAMES)  # type: ignore[index]
+    # the defaults, and a label added or removed re-runs the check
+    assert {"opened", "synchronize", "reopened", "labeled", "unlabeled"} <= set(triggers["pull_request"]["types"])
+    job = offline_preview_job()
+    assert "if" not in job  # forks included: no condition on the head repository
+    assert "needs" not in job  # nor on a job that has one
+    assert job["permissions"] == {"contents": "read"}
+    assert flow["permissions"] == {"contents": "read"}
+    assert "secrets." not in json.dumps(job)
+    assert "environment" not in job
+    [checkout] = [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit is in the clone
+    assert checkout["with"]["persist-credentials"] is False
+    assert not any(map(runs_pulumi, job["steps"]))
+
+
+def test_the_offline_preview_previews_each_shipped_stack_from_the_pull_requests_base() -> None:
+    step = offline_preview_step()
+    [words] = script_commands(step["run"])
+    assert words[:2] == [".github/scripts/offline-preview.sh", "$BASE"]
+    assert sorted(words[2:]) == shipped_stacks() == ["dev", "prod"]  # protection differs: both
+    assert step["env"]["BASE"] == PR_BASE
+    # the label, read from the event, is the only acknowledgement, and the guide names it
+    assert step["env"]["ACCEPT_DATA_LOSS"] == (
+        f"${{{{ contains(github.event.pull_request.labels.*.name, '{DATA_LOSS_LABEL}') }}}}"
+    )
+    assert f"LABEL={DATA_LOSS_LABEL}\n" in OFFLINE_PREVIEW_SCRIPT.read_text()
+    assert f"`{DATA_LOSS_LABEL}`" in ci_section()
+    assert f"`{DATA_LOSS_LABEL}`" in (ROOT / "README.md").read_text()
+
+
+# What the stand-in `orderctl preview --json` prints for each case, as orderctl.preview.as_json shapes it.
+TABLE_URN = "urn:pulumi:dev::order-pipeline::orders:index:OrderPipeline$aws:dynamodb/table:Table::orders-table"
+PREVIEWS = {
+    "none": {"refused": [], "dataLoss": [], "exitCode": 0},
+    "loss": {"refused": [], "dataLoss": [TABLE_URN], "exitCode": 1},
+    "refused": {"refused": ["unable to replace resource ... marked for protection"], "dataLoss": [], "exitCode": 1},
+}
+
+
+def run_offline_preview(
+    tmp_path: Path, previews: dict[str, str], accept: str | None, *stacks: str
+) -> tuple[int, str, str, list[str]]:
+    """Runs offline-preview.sh with a stand-in orderctl whose preview of each stack is `previews[stack]` (a key of
+    PREVIEWS, or "broken": no JSON, an error on stderr); (exit code, what it printed, the summary, the calls)."""
+    calls = tmp_path / "calls"
+    stand_in = tmp_path / "orderctl"
+    cases = ""
+    for stack, kind in previews.items():
+        preview = PREVIEWS.get(kind)
+        body, exit_code = (json.dumps(preview), preview["exitCode"]) if preview else ("", 1)
+        cases += f"{stack}) body='{body}'; code={exit_code} ;;\n"
+    stand_in.write_text(
+        f'#!/bin/bash\necho "$*" >>{calls}\ncase "$3" in\n{cases}esac\n'
+        '[ -n "$body" ] || { echo "orderctl: git rev-parse --verify nope: fatal" >&2; exit 1; }\n'
+        'if [ "$6" = --json ]; then echo "$body"; else echo "Previewing update ($3) from $5"; fi\nexit "$code"\n'
+    )
+    stand_in.chmod(0o755)
+    summary = tmp_path / "summary"
+    env = {**os.environ, "ORDERCTL": str(stand_in), "GITHUB_STEP_SUMMARY": str(summary)}
+    env.pop("ACCEPT_DATA_LOSS", None)
+    if accept is not None:
+        env["ACCEPT_DATA_LOSS"] = accept
+    done = subprocess.run(["bash", str(OFFLINE_PREVIEW_SCRIPT), "0123abcd", *stacks], capture_output=True,
+                          text=True, env=env, check=False)  # fmt: skip
+    return done.returncode, done.stdout + done.stderr, summary.read_text(), calls.read_text().splitlines()
+
+
+def annotation_lines(printed: str) -> list[str]:
+    return [line for line in printed.splitlines() if line.startswith("::")]
+
+
+def test_no_data_loss_passes_and_the_summary_holds_each_preview(tmp_path: Path) -> None:
+    code, printed, summary, calls = run_offline_preview(tmp_path, {"dev": "none", "prod": "none"}, "false",
+                                                        "dev", "prod")  # fmt: skip
+    assert (code, annotation_lines(printed)) == (0, [])
+    assert calls == [f"preview --stack {stack} --base 0123abcd{flag}" for stack in ("dev", "prod")
+                     for flag in (" --json", "")]  # fmt: skip
+    for stack in ("dev", "prod"):
+        assert f"### {stack}\n\n```text\nPreviewing update ({stack}) from 0123abcd\n```\n" in summary
+    assert summary.count("- Data loss: none\n") == 2
+    assert summary.count("- Refused: none\n") == 2
+
+
+@pytest.mark.parametrize("accept", [None, "false"])
+def test_data_loss_fails_without_the_label(tmp_path: Path, accept: str | None) -> None:
+    code, printed, summary, _ = run_offline_preview(tmp_path, {"dev": "loss", "prod": "none"}, accept, "dev", "prod")
+    assert code == 1
+    assert annotation_lines(printed) == [
+        f"::error::dev: data loss (orders-table); add the label {DATA_LOSS_LABEL} to the pull request to acknowledge it"
+    ]
+    assert f"- **Data loss: 1 step(s)** (orders-table). This fails the check; the label `{DATA_LOSS_LABEL}`" in summary
+
+
+def test_data_loss_passes_with_the_label_and_says_so(tmp_path: Path) -> None:
+    code, printed, summary, _ = run_offline_preview(tmp_path, {"dev": "loss", "prod": "none"}, "true", "dev", "prod")
+    assert code == 0
+    assert annotation_lines(printed) == [
+        f"::warning::dev: data loss acknowledged by the label {DATA_LOSS_LABEL}: orders-table"
+    ]
+    assert f"- **Data loss: 1 step(s)** (orders-table), acknowledged by the label `{DATA_LOSS_LABEL}`" in summary
+
+
+@pytest.mark.parametrize("accept", ["false", "true"])
+def test_a_refused_step_fails_whatever_the_label(tmp_path: Path, accept: str) -> None:
+    code, printed, summary, _ = run_offline_preview(tmp_path, {"dev": "none", "prod": "refused"}, accept, "dev", "prod")
+    assert code == 1
+    [line] = annotation_lines(printed)
+    assert line.startswith("::error::prod: 1 step(s) refused")
+    assert f"the label `{DATA_LOSS_LABEL}` does not acknowledge it" in summary
+
+
+def test_a_preview_that_cannot_be_made_fails_with_one_line(tmp_path: Path) -> None:
+    code, printed, summary, _ = run_offline_preview(tmp_path, {"dev": "broken", "prod": "none"}, "true", "dev", "prod")
+    assert code == 1
+    assert annotation_lines(printed) == [
+        "::error::offline preview of dev from 0123abcd could not be made: orderctl: git rev-parse --verify nope: fatal"
+    ]
+    assert "### dev: the offline preview could not be made" in summary
+    assert "### prod\n" in summary  # the other stacks are still previewed
