@@ -283,13 +283,25 @@ def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the preview")
 @click.option(
+    "--project-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path(),
+    help="the Pulumi project directory, in a git repository  [default: the current directory]",
+)
+@click.option(
     "--sandbox",
     "sandbox_dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="a running sandbox (state dir): count what each data-loss step would delete",
 )
 def preview_command(
-    stack: str, base_ref: str | None, settings: tuple[str, ...], as_json: bool, sandbox_dir: Path | None
+    *,
+    stack: str,
+    base_ref: str | None,
+    settings: tuple[str, ...],
+    as_json: bool,
+    project_dir: Path,
+    sandbox_dir: Path | None,
 ) -> None:
     """What `pulumi up` would do to a stack deployed from BASE if the working tree were deployed instead,
     as `pulumi preview` shows it: every create, update, replace and delete, with the properties that cause it.
@@ -299,7 +311,7 @@ def preview_command(
     from orderctl import preview as render  # loads Pulumi's SDK: only when needed
     from sandbox.plan import merge_base, preview
 
-    plan = preview(PROJECT_DIR, stack, base_ref or merge_base(PROJECT_DIR), _parse_config(settings))
+    plan = preview(project_dir, stack, base_ref or merge_base(project_dir), _parse_config(settings))
     held = None
     if sandbox_dir is not None:
         pipeline = Pipeline(resolve(sandbox_dir, None, None))

@@ -186,10 +186,6 @@ UNKNOWN: dict[str, bool] = {"__unknown__": True}
 """How a captured state writes a value the engine does not know during a preview."""
 
 
-def is_unknown(value: Any) -> bool:
-    return isinstance(value, dict) and value == UNKNOWN
-
-
 class Op(StrEnum):
     SAME = "same"
     CREATE = "create"
@@ -241,11 +237,11 @@ class ProviderRules:
 
 
 def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any], ignore_changes: Iterable[str] = ()) -> list[str]:
-    """Top-level inputs whose values differ, unknown new values included; `ignoreChanges` entries (top-level
-    names, or paths whose first element is one) keep their old values."""
+    """Top-level inputs whose values differ (an unknown new value, UNKNOWN, never equals a deployed one);
+    `ignoreChanges` entries (top-level names, or paths whose first element is one) keep their old values."""
     ignored = {path.split(".")[0].split("[")[0] for path in ignore_changes}
     keys = (set(olds) | set(news)) - ignored
-    return sorted(key for key in keys if is_unknown(news.get(key)) or olds.get(key) != news.get(key))
+    return sorted(key for key in keys if olds.get(key) != news.get(key))
 
 
 def _matches(key: str, patterns: Iterable[str]) -> bool:

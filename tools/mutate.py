@@ -32,13 +32,15 @@ class Mutation:
 INFRA = "tests/infra tests/security"
 HANDLER = "tests/handler"
 E2E = "tests/e2e/test_pipeline.py tests/sandbox"
-DEPLOY_GUARDS = "tests/e2e/test_deploy_guards.py"  # the policy check refuses a program there
+DEPLOY_GUARDS = "tests/e2e/test_deploy_guards.py"
+PLAN = "tests/plan tests/infra/test_day2.py"  # the policy check refuses a program there
 
 # fmt: off
 MUTATIONS = [
     # the program's wiring
     Mutation("infra/subscription.py", "endpoint=args.queue.arn", "endpoint=args.topic.arn", INFRA),
-    Mutation("infra/subscription.py", "depends_on=[self.queue_policy]", "depends_on=[]", INFRA),
+    Mutation("infra/subscription.py", "depends_on=[self.queue_policy, dead_letter_policy]", "depends_on=[]", INFRA),
+    Mutation("infra/subscription.py", 'redrive_policy=pulumi.Output.json_dumps({"deadLetterTargetArn": self.dead_letter_queue.arn}),', "", INFRA),
     Mutation("infra/queues.py", '"maxReceiveCount": args.max_receive_count', '"maxReceiveCount": 5', INFRA),
     Mutation("infra/queues.py", '"sourceQueueArns": [self.queue.arn]', '"sourceQueueArns": []', INFRA),
     Mutation("infra/event_source.py", 'function_response_types=["ReportBatchItemFailures"],', "", INFRA),
@@ -48,9 +50,19 @@ MUTATIONS = [
     Mutation("contract/permissions.py", '("dynamodb:PutItem", "dynamodb:GetItem")', '("dynamodb:*",)', INFRA),
     Mutation("infra/processor.py", '"TABLE_NAME": args.table.name', '"TABLE_NAME": args.table.arn', INFRA),
     Mutation("infra/processor.py", "retention_in_days=args.log_retention_days", "retention_in_days=None", INFRA),
-    Mutation("infra/table.py", "deletion_protection_enabled=args.deletion_protection", "deletion_protection_enabled=False", INFRA),
+    Mutation("infra/table.py", "deletion_protection_enabled=args.data_protection", "deletion_protection_enabled=False", INFRA),
+    Mutation("infra/table.py", "parent=self, protect=args.data_protection,", "parent=self, protect=False,", INFRA),
+    Mutation("infra/queues.py", "holds_messages = pulumi.ResourceOptions(parent=self, protect=args.data_protection)", "holds_messages = pulumi.ResourceOptions(parent=self)", INFRA),
+    Mutation("infra/pipeline.py", 'return [pulumi.Alias(name=f"{NAME}-{stack}")]', "return []", INFRA),
+    Mutation("infra/config.py", "receives = min(max_receive_count, AGE_METRIC_RECEIVES)", "receives = max_receive_count", INFRA),
+    Mutation("infra/config.py", "if deletion_protection and not emails:", "if False:", INFRA),
     Mutation("infra/config.py", "return 6 * function_timeout + batching_window", "return 5 * function_timeout", INFRA),
     Mutation("infra/packaging.py", '"__pycache__" not in relative.parts and ', "", INFRA),
+    # the offline preview: the engine's rules
+    Mutation("sandbox/pulumi_engine.py", "if goal.protect and old.protect:", "if False:", PLAN),
+    Mutation("sandbox/pulumi_engine.py", "add(self.inherited(goal.type, goal.name, parent_name, parent_alias))", "pass", PLAN),
+    Mutation("sandbox/pulumi_engine.py", "delete_before_replace=goal.delete_before_replace or", "delete_before_replace=", PLAN),
+    Mutation("sandbox/plan_capture.py", "computed = {}", "pass", PLAN),
     # the processor
     Mutation("handler/store.py", 'ConditionExpression="attribute_not_exists(orderId)",', "", HANDLER),
     Mutation("handler/store.py", "if stored_hash == order.content_hash:", "if stored_hash:", HANDLER),

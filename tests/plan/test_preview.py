@@ -3,7 +3,11 @@ a copy changed as a pull request would change it, planned by sandbox.plan (both 
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -95,14 +99,45 @@ def test_changing_the_tables_key_replaces_it(base: Path, tmp_path: Path) -> None
     assert as_json(prod, {})["refused"] == [refused.refused]
 
 
-def test_orderctl_preview_exits_0_for_a_config_change_against_head() -> None:
-    result = CliRunner().invoke(cli, ["preview", "--base", "HEAD", "--config", "functionMemoryMb=2048", "--json"])
-    assert result.exit_code == 0, result.output
-    assert '"op": "update"' in result.output
+@pytest.fixture(scope="module")
+def repository(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository holding the project, its main branch one commit; HEAD changes the table's key."""
+    tree = tmp_path_factory.mktemp("repo") / "project"
+    shutil.copytree(base, tree)
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tree, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "empty")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "deployed")
+    git("checkout", "-q", "-b", "change")
+    new_table_key(tree)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qam", "new key")
+    return tree
 
 
-def test_a_ref_that_does_not_exist_is_one_line() -> None:
-    result = CliRunner().invoke(cli, ["preview", "--base", "no-such-ref"])
+def test_orderctl_preview_exit_codes_against_a_git_ref(repository: Path) -> None:
+    def preview(*args: str) -> Any:
+        return CliRunner().invoke(cli, ["preview", "--project-dir", str(repository), *args])
+
+    # The merge base with main is "deployed": the new key replaces the table, data loss on dev.
+    loss = preview("--json")
+    assert loss.exit_code == 1, loss.output
+    assert json.loads(loss.stdout)["dataLoss"] == [
+        "urn:pulumi:dev::order-pipeline::orders:index:OrderPipeline$orders:index:OrdersTable$aws:dynamodb/table:Table::orders-table"
+    ]
+    same = preview("--base", "HEAD", "--config", "functionMemoryMb=2048")
+    assert same.exit_code == 0, same.output
+    assert "[diff: ~memorySize]" in same.stdout
+    refused = preview("--stack", "prod")
+    assert refused.exit_code == 1
+    assert "error: unable to replace resource" in refused.stdout
+
+
+def test_a_ref_that_does_not_exist_is_one_line(repository: Path) -> None:
+    result = CliRunner().invoke(cli, ["preview", "--project-dir", str(repository), "--base", "no-such-ref"])
     assert result.exit_code == 1
     assert result.stderr.startswith("orderctl: git rev-parse --verify no-such-ref^{commit}:")
 
