@@ -117,6 +117,10 @@ class AlarmEvaluator:
         self._thread.start()
         return self
 
+    def watch_queues(self, queue_urls: Mapping[str, str]) -> None:
+        """The queues whose metrics it publishes, after an update created or deleted some (queue name -> URL)."""
+        self._queue_urls = dict(queue_urls)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)

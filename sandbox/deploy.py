@@ -11,9 +11,10 @@ import io
 import logging
 import secrets
 import shutil
+import threading
 import uuid
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,10 @@ import pulumi
 from contract import resource_types as types
 from sandbox.emulator import Endpoint
 from sandbox.iam import judge, role_policies, role_session
+from sandbox.plan_capture import plain
 from sandbox.policy_check import undeliverable_subscriptions, unredrivable_subscriptions
-from sandbox.program import Project, run_program
+from sandbox.program import ProgramRun, Project, run_program
+from sandbox.pulumi_engine import Goal, ResourceState
 
 
 class DeployError(Exception):
@@ -40,6 +43,7 @@ class Declared:
     inputs: dict[str, Any]
     state: dict[str, Any]
     id: str
+    urn: str = ""  # its engine URN: what `orderctl sandbox update` plans against
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ class Deployment:
     functions: dict[str, FunctionSpec]  # by ARN
     mappings: list[MappingSpec]
     warnings: list[str] = field(default_factory=list)
+    # Every resource as the engine's checkpoint would keep it (components and the stack included), with the
+    # values the emulator gave: the old state `orderctl sandbox update` plans the next version against.
+    state: list[ResourceState] = field(default_factory=list)
 
 
 # What Lambda checks the execution role for before it creates an SQS event source mapping, in its order.
@@ -99,7 +106,7 @@ def _auto_name(args: pulumi.runtime.MockResourceArgs) -> str:
 
 
 # The provider's camelCase inputs and the AWS API's names for them.
-_QUEUE_ATTRIBUTES = {
+QUEUE_ATTRIBUTES = {
     "visibilityTimeoutSeconds": "VisibilityTimeout",
     "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds",
     "messageRetentionSeconds": "MessageRetentionPeriod",
@@ -109,6 +116,23 @@ _QUEUE_ATTRIBUTES = {
     "kmsMasterKeyId": "KmsMasterKeyId",
     "redrivePolicy": "RedrivePolicy",
 }
+
+
+def queue_attributes(inputs: Mapping[str, Any], only: Iterable[str] | None = None) -> dict[str, str]:
+    """The queue's inputs (or the `only` ones among them) as SQS attributes; unset ones are left out."""
+    attributes = {}
+    for key, attribute in QUEUE_ATTRIBUTES.items():
+        value = inputs.get(key)
+        if (only is not None and key not in only) or value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            attributes[attribute] = "true" if value else "false"
+        elif isinstance(value, float):
+            attributes[attribute] = str(int(value))
+        else:
+            attributes[attribute] = str(value)
+    return attributes
+
 
 _ALARM_FIELDS = {
     "comparisonOperator": "ComparisonOperator",
@@ -134,6 +158,8 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.functions: dict[str, FunctionSpec] = {}
         self.mappings: list[MappingSpec] = []
         self.refusals: list[str] = []  # what AWS would refuse to create, reported after the run
+        self.goals: dict[tuple[str, str], Goal] = {}  # by (type, name), which is what MockResourceArgs names
+        self._goals_lock = threading.Lock()  # the SDK registers resources from several threads
         session = endpoint.session()
         self._clients: dict[str, Any] = {}
         self._session = session
@@ -157,6 +183,16 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             self._clients[service] = self.endpoint.client(service, self._session)
         return self._clients[service]
 
+    def register_goal(self, goal: Goal) -> None:
+        """Called by the recording monitor (sandbox.program) before the resource is created: its URN and options."""
+        with self._goals_lock:
+            self.goals[goal.type, goal.name] = goal
+
+    def urn_of(self, args: pulumi.runtime.MockResourceArgs) -> str:
+        with self._goals_lock:
+            goal = self.goals.get((args.typ, args.name))
+        return goal.urn if goal is not None else ""
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
         if self.abandoned():  # the rest is declared, not created: the run ends at once (raising here would
             return f"{args.name}-abandoned", dict(args.inputs)  # leave a failed future per resource to log)
@@ -168,7 +204,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             raise DeployError(f"the sandbox cannot create {args.typ} ('{args.name}'); it supports: {supported}")
         resource_id, outputs = creator(args, _auto_name(args))
         state = {**args.inputs, **outputs}
-        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id))
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id, self.urn_of(args)))
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
@@ -232,17 +268,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         return arn, {"arn": arn}
 
     def _queue(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
-        attributes = {}
-        for key, attribute in _QUEUE_ATTRIBUTES.items():
-            value = args.inputs.get(key)
-            if value is None or value == "":
-                continue
-            if isinstance(value, bool):
-                attributes[attribute] = "true" if value else "false"
-            elif isinstance(value, float):
-                attributes[attribute] = str(int(value))
-            else:
-                attributes[attribute] = str(value)
+        attributes = queue_attributes(args.inputs)
         sqs = self._client("sqs")
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -279,30 +305,34 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         ]
         return name, {"name": name, "arn": group["arn"].removesuffix(":*")}  # the provider strips ":*" too
 
-    def _function(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
-        inputs = args.inputs
-        code_dir = self.code_root / name
-        zipped = _unpack_code(inputs["code"], code_dir)
+    def code_dir(self, name: str) -> Path:
+        """Where a function's code is unpacked: the task root its environments run in."""
+        return self.code_root / name
+
+    @staticmethod
+    def function_configuration(inputs: Mapping[str, Any], name: str) -> dict[str, Any]:
+        """CreateFunction's (and UpdateFunctionConfiguration's) parameters but the code."""
         environment = {str(k): str(v) for k, v in ((inputs.get("environment") or {}).get("variables") or {}).items()}
-        params: dict[str, Any] = {
+        return {
             "FunctionName": name,
             "Runtime": inputs.get("runtime", "python3.12"),
             "Role": inputs["role"],
             "Handler": inputs["handler"],
-            "Code": {"ZipFile": zipped},
             "Timeout": _int(inputs.get("timeout", 3)),
             "MemorySize": _int(inputs.get("memorySize", 128)),
             "Environment": {"Variables": environment},
-            "Architectures": list(inputs.get("architectures") or ["x86_64"]),
         }
-        function = self._client("lambda").create_function(**params)
+
+    @staticmethod
+    def function_spec(arn: str, inputs: Mapping[str, Any], params: Mapping[str, Any], code_dir: Path) -> FunctionSpec:
+        name = str(params["FunctionName"])
         logging_config = inputs.get("loggingConfig") or {}  # moto drops LoggingConfig, so keep it here
-        self.functions[function["FunctionArn"]] = FunctionSpec(
+        return FunctionSpec(
             name=name,
-            arn=function["FunctionArn"],
+            arn=arn,
             handler=params["Handler"],
             code_dir=code_dir,
-            environment=environment,
+            environment=dict(params["Environment"]["Variables"]),
             timeout_seconds=params["Timeout"],
             memory_mb=params["MemorySize"],
             log_group=logging_config.get("logGroup") or f"/aws/lambda/{name}",
@@ -311,8 +341,22 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             application_log_level=logging_config.get("applicationLogLevel") or "INFO",
             system_log_level=logging_config.get("systemLogLevel") or "INFO",
         )
+
+    def _function(self, args: pulumi.runtime.MockResourceArgs, name: str) -> State:
+        inputs = args.inputs
+        code_dir = self.code_dir(name)
+        zipped = _unpack_code(inputs["code"], code_dir)
+        params = self.function_configuration(inputs, name)
+        architectures = list(inputs.get("architectures") or ["x86_64"])
+        function = self._client("lambda").create_function(
+            **params, Code={"ZipFile": zipped}, Architectures=architectures
+        )
         arn = function["FunctionArn"]
-        return name, {
+        self.functions[arn] = self.function_spec(arn, inputs, params, code_dir)
+        return name, self.function_outputs(name, arn)
+
+    def function_outputs(self, name: str, arn: str) -> dict[str, Any]:
+        return {
             "name": name,
             "arn": arn,
             "qualifiedArn": f"{arn}:$LATEST",
@@ -331,17 +375,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             # registrations pending, to surface in the next deploy of this process.
             self.refusals.append(refusal)
             return f"refused-{args.name}", {}
-        scaling = inputs.get("scalingConfig") or {}
-        mapping = MappingSpec(
-            id=str(uuid.uuid4()),
-            queue_arn=str(inputs["eventSourceArn"]),
-            function_arn=function_arn,
-            batch_size=_int(inputs.get("batchSize", 10)),
-            batching_window_seconds=_int(inputs.get("maximumBatchingWindowInSeconds", 0)),
-            maximum_concurrency=_int(scaling["maximumConcurrency"]) if scaling.get("maximumConcurrency") else None,
-            report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
-            enabled=inputs.get("enabled", True) is not False,
-        )
+        mapping = mapping_spec(str(uuid.uuid4()), function_arn, inputs)
         self.mappings.append(mapping)
         return mapping.id, {"uuid": mapping.id, "functionArn": function_arn, "state": "Enabled"}
 
@@ -382,6 +416,47 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         cloudwatch.put_metric_alarm(**params)
         [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
         return name, {"name": name, "arn": alarm["AlarmArn"]}
+
+
+def mapping_spec(mapping_id: str, function_arn: str, inputs: Mapping[str, Any]) -> MappingSpec:
+    """An SQS event source mapping's settings, from the provider's inputs."""
+    scaling = inputs.get("scalingConfig") or {}
+    return MappingSpec(
+        id=mapping_id,
+        queue_arn=str(inputs["eventSourceArn"]),
+        function_arn=function_arn,
+        batch_size=_int(inputs.get("batchSize", 10)),
+        batching_window_seconds=_int(inputs.get("maximumBatchingWindowInSeconds", 0)),
+        maximum_concurrency=_int(scaling["maximumConcurrency"]) if scaling.get("maximumConcurrency") else None,
+        report_batch_item_failures="ReportBatchItemFailures" in (inputs.get("functionResponseTypes") or []),
+        enabled=inputs.get("enabled", True) is not False,
+    )
+
+
+def engine_state(run: ProgramRun, resources: list[Declared]) -> list[ResourceState]:
+    """The checkpoint's view of a run: each registered resource, in registration order, with its inputs and
+    the state the emulator gave it (as JSON, in sandbox.plan_capture's form), its options and dependencies."""
+    declared = {resource.urn: resource for resource in resources}
+    state = []
+    for urn, goal in run.goals.items():
+        created = declared.get(goal.urn)
+        if goal.custom and created is None:
+            continue  # not created (a refused mapping): nothing to plan against
+        state.append(
+            ResourceState(
+                urn=goal.urn,
+                type=goal.type,
+                custom=goal.custom,
+                inputs=plain(created.inputs) if created is not None else {},
+                # with its id, which a reference to the resource itself (`role.id`) resolves to
+                outputs=plain({**created.state, "id": created.id}) if created is not None else {},
+                parent=goal.parent,
+                protect=goal.protect,
+                retain_on_delete=goal.retain_on_delete,
+                dependencies=tuple(sorted(run.dependencies.get(urn, ()))),
+            )
+        )
+    return state
 
 
 def _unpack_code(code: Any, directory: Path) -> bytes:
@@ -463,4 +538,5 @@ def deploy(
         functions=mocks.functions,
         mappings=mocks.mappings,
         warnings=warnings.messages + unredrivable_subscriptions(mocks.resources),
+        state=engine_state(run, mocks.resources),
     )

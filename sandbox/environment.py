@@ -345,14 +345,14 @@ class EnvironmentPool:
         limits: bool,
         echo: Callable[[str], None] | None = None,
     ) -> None:
-        self.setup = setup
+        self.setup = setup  # the function's version now: what new environments start with
         self.limit = limit
         self.stats = PoolStats()
         self._new: Callable[[], ExecutionEnvironment] = lambda: ExecutionEnvironment(
-            setup, libraries, shipper, logs_client, limits=limits, echo=echo
+            self.setup, libraries, shipper, logs_client, limits=limits, echo=echo
         )
         self.sibling: Callable[[], EnvironmentPool] = lambda: EnvironmentPool(
-            setup, libraries, shipper, logs_client, limit=limit, limits=limits, echo=echo
+            self.setup, libraries, shipper, logs_client, limit=self.limit, limits=limits, echo=echo
         )  # another pool of the same function (a second mapping on the same queue, say)
         self._idle: list[ExecutionEnvironment] = []
         self._all: list[ExecutionEnvironment] = []
@@ -395,10 +395,21 @@ class EnvironmentPool:
     def _release(self, environment: ExecutionEnvironment) -> None:
         with self._lock:
             self.stats.busy -= 1
-            if environment.alive:
+            if environment.alive and environment.setup is self.setup:
                 self._idle.append(environment)
                 return
-        self._retire(environment)
+        self._retire(environment)  # dead, or of a version the function no longer runs
+
+    def switch(self, setup: FunctionSetup) -> None:
+        """The function's code or configuration changed (UpdateFunctionCode, UpdateFunctionConfiguration): as
+        on Lambda, new invocations get environments of `setup`, an invocation under way finishes on the
+        version it started with, and no environment of the old version is used again: idle ones are stopped
+        now, busy ones once their invocation ends."""
+        with self._lock:
+            self.setup = setup
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            self._retire(environment)
 
     def _retire(self, environment: ExecutionEnvironment) -> None:
         environment.close()

@@ -1,14 +1,17 @@
 """Lambda's event source mapping API for the sandbox's own mappings: GetEventSourceMapping,
-ListEventSourceMappings and UpdateEventSourceMapping's `Enabled`, answered by the emulator.
+ListEventSourceMappings and UpdateEventSourceMapping (`Enabled`, `BatchSize`, `MaximumBatchingWindowInSeconds`,
+`ScalingConfig`, `FunctionResponseTypes`), answered by the emulator.
 
 The mappings are not registered in moto (sandbox/deploy.py says why), so moto's Lambda would answer
 "not found"; this middleware answers from the sandbox's mappings instead, and a poller honours its
 mapping's `Enabled` as Lambda's does: disabled, it stops receiving (what it has in flight finishes), and
-the queue's messages wait, ageing, until it is enabled again.
+the queue's messages wait, ageing, until it is enabled again. The other settings reach the mapping's poller
+(`MappingStates.on_change`) for its next batch, as `orderctl sandbox update` applies them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -54,15 +57,20 @@ class MappingState:
 
 
 class MappingStates:
-    """The sandbox's mappings by UUID, filled once the program is deployed."""
+    """The sandbox's mappings by UUID, filled once the program is deployed. `on_change` is told of a mapping
+    whose settings an UpdateEventSourceMapping changed (the sandbox hands them to its poller)."""
 
     def __init__(self) -> None:
         self._states: dict[str, MappingState] = {}
+        self.on_change: Callable[[MappingState], None] | None = None
 
     def add(self, spec: MappingSpec) -> MappingState:
         state = MappingState(spec)
         self._states[spec.id] = state
         return state
+
+    def remove(self, uuid: str) -> None:
+        self._states.pop(uuid, None)
 
     def get(self, uuid: str) -> MappingState | None:
         return self._states.get(uuid)
@@ -101,13 +109,46 @@ def _list(states: MappingStates, environ: dict[str, Any]) -> dict[str, Any]:
     return {"EventSourceMappings": found}
 
 
-def _update(state: MappingState, environ: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+_SETTINGS = {
+    "BatchSize": "batch_size",
+    "MaximumBatchingWindowInSeconds": "batching_window_seconds",
+    "ScalingConfig": "maximum_concurrency",
+    "FunctionResponseTypes": "report_batch_item_failures",
+}
+
+
+def _settings(update: dict[str, Any]) -> dict[str, Any]:
+    """UpdateEventSourceMapping's settings as MappingSpec fields."""
+    changed: dict[str, Any] = {}
+    for key, field_name in _SETTINGS.items():
+        if key not in update:
+            continue
+        value = update[key]
+        if key == "ScalingConfig":
+            value = (value or {}).get("MaximumConcurrency")
+        elif key == "FunctionResponseTypes":
+            value = "ReportBatchItemFailures" in (value or [])
+        changed[field_name] = value
+    return changed
+
+
+def _update(states: MappingStates, state: MappingState, environ: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     update = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
-    unsupported = sorted(set(update) - {"Enabled", "UUID"})
+    unsupported = sorted(set(update) - {"Enabled", "UUID", *_SETTINGS})
     if unsupported:
-        message = f"the sandbox changes only Enabled on an event source mapping, not {', '.join(unsupported)}"
+        message = (
+            "the sandbox changes only Enabled, "
+            + ", ".join(_SETTINGS)
+            + f" on an event source mapping, not {', '.join(unsupported)}"
+        )
         return "400 Bad Request", {"Type": "InvalidParameterValueException", "Message": message}
+    settings = _settings(update)
+    if settings:
+        state.spec = dataclasses.replace(state.spec, **settings)
+        state.last_modified = time.time()
+        if states.on_change is not None:
+            states.on_change(state)
     transition = None
     if "Enabled" in update:
         was = state.enabled.is_set()
@@ -137,6 +178,6 @@ def event_source_api(app: WsgiApp, states: MappingStates) -> WsgiApp:
             return _not_found(start_response, uuid)
         if method == "GET":
             return _answer(start_response, "200 OK", state.describe())
-        return _answer(start_response, *_update(state, environ))
+        return _answer(start_response, *_update(states, state, environ))
 
     return serve

@@ -121,21 +121,29 @@ def plan_trees(
     base_tree: Path, new_tree: Path, stack: str, overrides: Mapping[str, str] | None = None, base: str = ""
 ) -> Preview:
     """The steps from the program in `base_tree`, deployed, to the one in `new_tree` (with `overrides`)."""
+    old = _capture(base_tree, stack, {})
+    return plan_against(new_tree, stack, overrides or {}, old, base or str(base_tree))
+
+
+def plan_against(
+    new_tree: Path, stack: str, overrides: Mapping[str, str], old: Mapping[str, Any], base: str
+) -> Preview:
+    """The steps from a deployed state (`resources` and `outputs` as sandbox.plan_capture writes them; the
+    running sandbox keeps one too) to the program in `new_tree` with `overrides`."""
     with tempfile.TemporaryDirectory(prefix="orderctl-preview-") as scratch:
-        old = _capture(base_tree, stack, {})
         old_file = Path(scratch) / "olds.json"
-        old_file.write_text(json.dumps(old))
-        new = _capture(new_tree, stack, overrides or {}, old_file)
+        old_file.write_text(json.dumps(old, default=str))
+        new = _capture(new_tree, stack, overrides, old_file)
     olds = {resource["urn"]: _state(resource) for resource in old["resources"]}
-    steps = [_step(step) for step in new["steps"]]
-    return Preview(stack=stack, base=base or str(base_tree), steps=steps, olds=olds, old_outputs=old["outputs"])
+    steps = [step_from_json(step) for step in new["steps"]]
+    return Preview(stack=stack, base=base, steps=steps, olds=olds, old_outputs=dict(old["outputs"]))
 
 
 def _state(resource: Mapping[str, Any]) -> ResourceState:
     return ResourceState(**{**resource, "dependencies": tuple(resource["dependencies"])})
 
 
-def _step(step: Mapping[str, Any]) -> Step:
+def step_from_json(step: Mapping[str, Any]) -> Step:
     return Step(
         **{
             **step,

@@ -84,6 +84,40 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
     return ids
 
 
+class Slots:
+    """The mapping's maximum concurrency: at most `limit` invocations at once. The limit may change while
+    invocations run (UpdateEventSourceMapping's ScalingConfig): those under way finish, and no new one
+    starts until fewer than the new limit run."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._changed = threading.Condition()
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def resize(self, limit: int) -> None:
+        with self._changed:
+            self._limit = limit
+            self._changed.notify_all()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._used < self._limit, timeout):
+                return False
+            self._used += 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            if self._used <= 0:
+                raise ValueError("released more slots than were acquired")
+            self._used -= 1
+            self._changed.notify()
+
+
 def _url_of(queue_arn: str, endpoint_url: str) -> str:
     """The queue's URL as the emulator forms it: Lambda knows the queue, so it never calls GetQueueUrl, and
     the execution role need not be allowed to."""
@@ -116,9 +150,10 @@ class EventSourcePoller:
         self.stats = PollerStats()
         self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
         self._cloudwatch = session.client("cloudwatch", endpoint_url=endpoint_url)
+        self._endpoint_url = endpoint_url
         self._queue_url = _url_of(mapping.queue_arn, endpoint_url)
         # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
-        self._slots = threading.BoundedSemaphore(pool.limit)
+        self._slots = Slots(pool.limit)
         self._stopping = threading.Event()
         self._invocations: list[threading.Thread] = []
         self._numbers = iter(range(1, 2**62))
@@ -127,6 +162,13 @@ class EventSourcePoller:
     def start(self) -> EventSourcePoller:
         self._thread.start()
         return self
+
+    def retarget(self, mapping: MappingSpec, function: FunctionSpec, pool: EnvironmentPool) -> None:
+        """The mapping or its function was updated (`orderctl sandbox update`, UpdateEventSourceMapping): the
+        next batch is gathered and invoked with these; batches under way finish as they started."""
+        self.mapping, self.function, self.pool = mapping, function, pool
+        self._queue_url = _url_of(mapping.queue_arn, self._endpoint_url)
+        self._slots.resize(pool.limit)
 
     def stop(self) -> None:
         """Stops polling and waits for invocations under way (each is bounded by its init and its timeout)."""
@@ -145,8 +187,9 @@ class EventSourcePoller:
                 break
             if not self._slots.acquire(timeout=_POLL_SECONDS):
                 continue
+            mapping, pool, queue_url = self.mapping, self.pool, self._queue_url  # what this batch runs with
             try:
-                batch = self._gather()
+                batch = self._gather(mapping, queue_url)
             except Exception as error:  # noqa: BLE001 (counted, published and shown by orderctl status)
                 batch = []
                 if not self._stopping.is_set():
@@ -154,7 +197,7 @@ class EventSourcePoller:
             if not batch:
                 self._slots.release()
                 continue
-            invocation = threading.Thread(target=self._invoke, args=(batch,), daemon=True)
+            invocation = threading.Thread(target=self._invoke, args=(batch, mapping, pool, queue_url), daemon=True)
             self._invocations = [t for t in self._invocations if t.is_alive()]
             self._invocations.append(invocation)
             invocation.start()
@@ -181,18 +224,18 @@ class EventSourcePoller:
         except Exception as error:  # noqa: BLE001 (the count stays in the stats; the failure is kept)
             self.stats.last_error = f"{self.stats.last_error}; could not publish {metric}: {error}"
 
-    def _gather(self) -> list[dict[str, Any]]:
+    def _gather(self, mapping: MappingSpec, queue_url: str) -> list[dict[str, Any]]:
         """Up to the batch size: at once when the window is 0, else until the window closes or the batch fills."""
         batch: list[dict[str, Any]] = []
         window_closes: float | None = None
-        while len(batch) < self.mapping.batch_size and not self._stopping.is_set() and self.enabled.is_set():
+        while len(batch) < mapping.batch_size and not self._stopping.is_set() and self.enabled.is_set():
             remaining = None if window_closes is None else window_closes - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
             wait = _POLL_SECONDS if remaining is None else max(0, min(_POLL_SECONDS, int(remaining)))
             messages = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, self.mapping.batch_size - len(batch)),
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(SQS_RECEIVE_LIMIT, mapping.batch_size - len(batch)),
                 WaitTimeSeconds=wait,
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
@@ -200,36 +243,38 @@ class EventSourcePoller:
             self.stats.add(receives=1)
             batch.extend(messages)
             if batch and window_closes is None:
-                if self.mapping.batching_window_seconds == 0:
+                if mapping.batching_window_seconds == 0:
                     break
-                window_closes = time.monotonic() + self.mapping.batching_window_seconds
+                window_closes = time.monotonic() + mapping.batching_window_seconds
         return batch
 
-    def _invoke(self, batch: list[dict[str, Any]]) -> None:
+    def _invoke(self, batch: list[dict[str, Any]], mapping: MappingSpec, pool: EnvironmentPool, queue_url: str) -> None:
         self.stats.add(invocations=1, records=len(batch), in_flight=1)
         try:
-            event = sqs_event(batch, self.mapping.queue_arn, self.region)
+            event = sqs_event(batch, mapping.queue_arn, self.region)
             number = next(self._numbers)
             hook = self.before_invoke
             try:
-                outcome = self.pool.invoke(event, (lambda env: hook(number, env)) if hook is not None else None)
+                outcome = pool.invoke(event, (lambda env: hook(number, env)) if hook is not None else None)
             except Exception as error:  # noqa: BLE001 (no environment could start: the batch fails, as on Lambda)
                 outcome = Outcome("", error={"errorType": "Sandbox.EnvironmentError", "errorMessage": str(error)})
-            done = self._succeeded(batch, outcome)
+            done = self._succeeded(batch, outcome, mapping)
             self.stats.add(consecutive_failures=1 if done is None else -self.stats.consecutive_failures)
             if done:
-                self._delete(done)
+                self._delete(done, queue_url)
         finally:
             self.stats.add(in_flight=-1)
             self._slots.release()
 
-    def _succeeded(self, batch: list[dict[str, Any]], outcome: Outcome) -> list[dict[str, Any]] | None:
+    def _succeeded(
+        self, batch: list[dict[str, Any]], outcome: Outcome, mapping: MappingSpec
+    ) -> list[dict[str, Any]] | None:
         """The messages to delete, or None when the whole batch failed."""
         if outcome.error is not None:
             self.stats.add(batch_failures=1)
             self.stats.last_error = f"{outcome.error.get('errorType')}: {outcome.error.get('errorMessage')}"
             return None
-        if not self.mapping.report_batch_item_failures:
+        if not mapping.report_batch_item_failures:
             return batch  # without the setting, a returned list is ignored: the whole batch counts as done
         ids = {message["MessageId"] for message in batch}
         failed = failed_ids(outcome.response, ids)
@@ -240,14 +285,15 @@ class EventSourcePoller:
         self.stats.add(record_failures=len(failed))
         return [message for message in batch if message["MessageId"] not in failed]
 
-    def _delete(self, messages: list[dict[str, Any]]) -> None:
+    def _delete(self, messages: list[dict[str, Any]], queue_url: str | None = None) -> None:
         """Deletes in batches of 10, retrying the entries that fail; what still fails is counted, not deleted."""
+        queue_url = queue_url or self._queue_url
         for start in range(0, len(messages), SQS_RECEIVE_LIMIT):
             pending = {str(i): m["ReceiptHandle"] for i, m in enumerate(messages[start : start + SQS_RECEIVE_LIMIT])}
             for attempt in range(_DELETE_ATTEMPTS):
                 try:
                     response = self._sqs.delete_message_batch(
-                        QueueUrl=self._queue_url,
+                        QueueUrl=queue_url,
                         Entries=[{"Id": key, "ReceiptHandle": handle} for key, handle in pending.items()],
                     )
                 except Exception as error:  # noqa: BLE001 (retried, then counted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -18,15 +19,25 @@ import boto3
 
 from sandbox.alarms import AlarmEvaluator
 from sandbox.cgroups import cgroups_unavailable
-from sandbox.deploy import Deployment, FunctionSpec, deploy
+from sandbox.deploy import Deployment, FunctionSpec, MappingSpec, deploy
 from sandbox.emulator import Emulator, Endpoint
 from sandbox.environment import EnvironmentPool, FunctionSetup, make_read_only, make_writable, runtime_libraries
-from sandbox.event_sources import MappingStates, event_source_api
+from sandbox.event_sources import MappingState, MappingStates, event_source_api
 from sandbox.faults import DynamoFaults, faulty_dynamodb
 from sandbox.iam import role_session
 from sandbox.logs import LogConfig, LogShipper
 from sandbox.poller import BeforeInvoke, EventSourcePoller
 from sandbox.program import Project, stack_config
+from sandbox.update import (
+    PLAN_STATE_FILE,
+    UpdateOutcome,
+    apply_update,
+    control_api,
+    deployment_json,
+    plan_update,
+    refusal,
+    write_json,
+)
 
 OUTPUTS_FILE = "outputs.json"
 RUNTIME_LIBRARIES_DIR = "lambda-runtime"
@@ -111,16 +122,21 @@ class Sandbox:
     ) -> None:
         self.project = Project.load(project_dir)
         self.stack = stack
+        self.overrides = dict(overrides or {})  # the deployed version's --config; an update's add to them
         self.config = stack_config(self.project, stack, overrides)  # the Pulumi CLI's rules, its refusals
         self.region = self.config.get("aws:region", "us-east-1")
         # The emulator answers the functions' writes with these faults; tests add rules to it.
         self.faults = DynamoFaults()
         # Lambda's event source mapping API (Get, List, Update's Enabled) answered for the sandbox's mappings.
         self.mapping_states = MappingStates()
+        self.mapping_states.on_change = self._mapping_changed
+        # ... and `orderctl sandbox update` (POST /_sandbox/update), since the pollers live in this process.
         self.emulator = Emulator(
             self.region,
             port,
-            middleware=lambda app: event_source_api(faulty_dynamodb(app, self.faults), self.mapping_states),
+            middleware=lambda app: control_api(
+                event_source_api(faulty_dynamodb(app, self.faults), self.mapping_states), self.update
+            ),
         )
         self.state_dir = state_dir
         self.echo_logs = echo_logs
@@ -132,6 +148,10 @@ class Sandbox:
         self.pollers: list[EventSourcePoller] = []
         self.pools: dict[str, EnvironmentPool] = {}
         self.shipper: LogShipper | None = None
+        self.code_root: Path | None = None
+        self._code_dirs: set[Path] = set()  # made read-only for environments; writable again on stop
+        self._libraries: Path | None = None
+        self._update_lock = threading.Lock()
         self.limits_off: str | None = None  # why environments run without CPU and memory limits, if they do
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._lock: int | None = None
@@ -179,65 +199,146 @@ class Sandbox:
             raise StartCancelled(_CANCELLED)
 
     def _start_in_emulator(self) -> None:
-        code_root = self._code_root()
+        code_root = self.code_root = self._code_root()
         deployment = deploy(
             self.project, self.stack, self.config, self.endpoint, code_root, abandoned=self.cancel.is_set
         )
         self._go_on()
         self.deployment = deployment
-        functions = self.deployment.functions
         self.limits_off = cgroups_unavailable()
         self._tell_about_limits()
-        libraries = runtime_libraries(code_root.parent / RUNTIME_LIBRARIES_DIR)
+        self._libraries = runtime_libraries(code_root.parent / RUNTIME_LIBRARIES_DIR)
         self.shipper = LogShipper()
-        echo = (lambda line: print(line, flush=True)) if self.echo_logs else None
         for mapping in self.deployment.mappings:
             self._go_on()
-            state = self.mapping_states.add(mapping)  # a disabled one polls once enabled (UpdateEventSourceMapping)
-            function = functions[mapping.function_arn]
+            self._add_poller(mapping, self.deployment.functions[mapping.function_arn])
+        self.alarms = AlarmEvaluator(self.endpoint.client, self.region, self._queues(), self._function_errors).start()
+        self._write_state()
+
+    def _setup(self, function: FunctionSpec, session: boto3.Session) -> FunctionSetup:
+        """What the function's environments start with; its code directory becomes read-only, as /var/task."""
+        if function.code_dir not in self._code_dirs:
             make_read_only(function.code_dir)
-            session = self.function_session(function)
-            setup = FunctionSetup(
-                name=function.name,
-                arn=function.arn,
-                handler=function.handler,
-                task_root=function.code_dir,
-                memory_mb=function.memory_mb,
-                timeout_seconds=function.timeout_seconds,
-                environment=function.environment,
-                log=LogConfig(
-                    function.log_group,
-                    function.log_format,
-                    function.application_log_level,
-                    function.system_log_level,
-                ),
-                region=self.region,
-                endpoint_url=self.endpoint.url,
-                session=session,
+            self._code_dirs.add(function.code_dir)
+        return FunctionSetup(
+            name=function.name,
+            arn=function.arn,
+            handler=function.handler,
+            task_root=function.code_dir,
+            memory_mb=function.memory_mb,
+            timeout_seconds=function.timeout_seconds,
+            environment=function.environment,
+            log=LogConfig(
+                function.log_group,
+                function.log_format,
+                function.application_log_level,
+                function.system_log_level,
+            ),
+            region=self.region,
+            endpoint_url=self.endpoint.url,
+            session=session,
+        )
+
+    def _add_poller(self, mapping: MappingSpec, function: FunctionSpec) -> None:
+        assert self._libraries is not None
+        assert self.shipper is not None
+        state = self.mapping_states.add(mapping)  # a disabled one polls once enabled (UpdateEventSourceMapping)
+        session = self.function_session(function)
+        # Lambda writes the function's logs with its execution role, so the emulator judges those calls too.
+        logs_client = session.client("logs", endpoint_url=self.endpoint.url)
+        echo = (lambda line: print(line, flush=True)) if self.echo_logs else None
+        pool = EnvironmentPool(
+            self._setup(function, session),
+            self._libraries,
+            self.shipper,
+            logs_client,
+            limit=_concurrency(mapping),
+            limits=self.limits_off is None,
+            echo=echo,
+        )
+        self.pools[function.name] = pool
+        poller = EventSourcePoller(
+            mapping,
+            function,
+            pool,
+            session,
+            self.endpoint.url,
+            before_invoke=self.before_invoke,
+            enabled=state.enabled,
+        )
+        self.pollers.append(poller.start())
+
+    def _queues(self) -> dict[str, str]:
+        assert self.deployment is not None
+        return {r.state["name"]: r.state["url"] for r in self.deployment.resources if r.type == "aws:sqs/queue:Queue"}
+
+    def _write_state(self) -> None:
+        """outputs.json for orderctl, and the deployed state an update plans against (plan-state.json)."""
+        if self.state_dir is None or self.deployment is None:
+            return
+        outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
+        (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
+        state = deployment_json(self.deployment, self.project.name, self.overrides)
+        write_json(self.state_dir / PLAN_STATE_FILE, state)
+
+    # --- updates (sandbox.update): `orderctl sandbox update` while orders flow
+
+    def update(self, tree: Path, overrides: Mapping[str, str] | None = None) -> UpdateOutcome:
+        """Plans the program in `tree`, with `overrides` on top of the deployed version's, against what this
+        sandbox deployed, and applies it to the emulator and to the pollers and environments (one update
+        at a time). A plan the engine refuses, or one that loses data, changes nothing: the outcome says why."""
+        with self._update_lock:
+            if self.deployment is None or self.code_root is None:
+                raise RuntimeError("the sandbox is not running")
+            merged = {**self.overrides, **(overrides or {})}
+            preview = plan_update(tree, self.deployment, self.project.name, merged)
+            why = refusal(preview)
+            if why:
+                return UpdateOutcome(preview, [], f"nothing was changed: {why}")
+            new, applied, warnings = apply_update(
+                tree, self.deployment, self.project.name, merged, self.endpoint.url, self.code_root
             )
-            # Lambda defaults to 1000 concurrent executions when the mapping sets no maximum.
-            limit = mapping.maximum_concurrency or 1000
-            # Lambda writes the function's logs with its execution role, so the emulator judges those calls too.
-            logs_client = session.client("logs", endpoint_url=self.endpoint.url)
-            pool = EnvironmentPool(
-                setup, libraries, self.shipper, logs_client, limit=limit, limits=self.limits_off is None, echo=echo
-            )
-            self.pools[function.name] = pool
-            poller = EventSourcePoller(
-                mapping,
-                function,
-                pool,
-                session,
-                self.endpoint.url,
-                before_invoke=self.before_invoke,
-                enabled=state.enabled,
-            )
-            self.pollers.append(poller.start())
-        queues = {r.state["name"]: r.state["url"] for r in self.deployment.resources if r.type == "aws:sqs/queue:Queue"}
-        self.alarms = AlarmEvaluator(self.endpoint.client, self.region, queues, self._function_errors).start()
-        if self.state_dir is not None:
-            outputs = {**self.deployment.outputs, "endpoint": self.endpoint.url}
-            (self.state_dir / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
+            self._take_up(new)
+            self.overrides = merged
+            self._write_state()
+            return UpdateOutcome(preview, applied, "", tuple(warnings))
+
+    def _take_up(self, new: Deployment) -> None:
+        """The runtime follows the applied deployment: a changed function gets new environments for new
+        invocations (EnvironmentPool.switch), a changed mapping reaches its poller's next batch, a new
+        mapping gets a poller, a deleted one loses its poller once its invocations end."""
+        mappings = {mapping.id: mapping for mapping in new.mappings}
+        kept: list[EventSourcePoller] = []
+        for poller in self.pollers:
+            mapping = mappings.pop(poller.mapping.id, None)
+            if mapping is None:
+                poller.stop()
+                poller.pool.close()
+                self.mapping_states.remove(poller.mapping.id)
+                continue
+            function = new.functions[mapping.function_arn]
+            if function != poller.function:  # new code, configuration or role: a new version of it
+                poller.pool.switch(self._setup(function, self.function_session(function)))
+            poller.pool.limit = _concurrency(mapping)
+            poller.retarget(mapping, function, poller.pool)
+            state = self.mapping_states.get(mapping.id)
+            if state is not None:
+                state.spec = mapping
+            kept.append(poller)
+        self.pollers = kept
+        self.deployment = new
+        for mapping in mappings.values():
+            self._add_poller(mapping, new.functions[mapping.function_arn])
+        self.pools = {poller.function.name: poller.pool for poller in self.pollers}
+        if self.alarms is not None:
+            self.alarms.watch_queues(self._queues())
+
+    def _mapping_changed(self, state: MappingState) -> None:
+        """UpdateEventSourceMapping changed a mapping's batch size, window, concurrency or response types."""
+        for poller in self.pollers:
+            if poller.mapping.id == state.spec.id:
+                poller.pool.limit = _concurrency(state.spec)
+                poller.retarget(state.spec, poller.function, poller.pool)
 
     def _tell_about_limits(self) -> None:
         global _told_about_cgroups  # noqa: PLW0603 (once per process, however many sandboxes it starts)
@@ -299,14 +400,17 @@ class Sandbox:
         shipper, self.shipper = self.shipper, None
         if shipper is not None:
             shipper.close()
-        if self.deployment is not None:
-            for function in self.deployment.functions.values():
-                if function.code_dir.exists():
-                    make_writable(function.code_dir)  # so the next deploy can replace it
+        code_dirs, self._code_dirs = self._code_dirs, set()
+        for code_dir in code_dirs:
+            if code_dir.exists():
+                make_writable(code_dir)  # so the next deploy can replace it
+                if "@" in code_dir.name:  # a version an update made: the next deploy starts afresh
+                    shutil.rmtree(code_dir)
 
     def _remove_outputs(self) -> None:
         if self.state_dir is not None and self._lock is not None:  # never another sandbox's outputs
             (self.state_dir / OUTPUTS_FILE).unlink(missing_ok=True)
+            (self.state_dir / PLAN_STATE_FILE).unlink(missing_ok=True)
 
     def _release(self) -> None:
         if self._scratch is not None:
@@ -345,3 +449,8 @@ class Sandbox:
                 return True
             time.sleep(interval)
         return bool(condition())
+
+
+def _concurrency(mapping: MappingSpec) -> int:
+    """Lambda defaults to 1000 concurrent executions when the mapping sets no maximum."""
+    return mapping.maximum_concurrency or 1000
