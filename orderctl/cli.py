@@ -203,6 +203,44 @@ def _serve_sandbox(console: Console, sandbox: Any, state_dir: Path, stop_request
         console.print("stopping")
 
 
+@sandbox.command("update")
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_STATE_DIR, show_default=True
+)
+@click.option(
+    "--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi up --config` (repeatable; kept)"
+)
+@click.option(
+    "--project-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path(),
+    help="the Pulumi project directory to apply  [default: the current directory]",
+)
+def sandbox_update(state_dir: Path, settings: tuple[str, ...], project_dir: Path) -> None:
+    """Apply the program in the project directory (the working tree), with --config on top of the sandbox's
+    config, to the running sandbox while it serves, as `pulumi up` would: prints the plan, then each step
+    applied, then "update applied".
+
+    Orders keep flowing: a changed function's new invocations run the new version, those under way finish
+    on the old one. Exit 1, with nothing changed, when the engine would refuse a step (a protected resource
+    replaced or deleted) or a step would lose data (an unprotected table or queue replaced or deleted)."""
+    from orderctl.update import update_lines  # loads Pulumi's SDK: only when needed
+    from sandbox.update import UpdateError, request_update
+
+    overrides = _parse_config(settings)
+    endpoint = resolve(state_dir, None, None).endpoint
+    assert endpoint is not None  # a sandbox target always has one
+    try:
+        outcome = request_update(endpoint, project_dir, overrides)
+    except UpdateError as error:
+        raise OrderctlError(f"the update failed: {error}") from None
+    for line in update_lines(outcome):
+        click.echo(line)
+    if outcome.refusal:
+        raise OrderctlError(outcome.refusal)
+    click.echo("update applied")
+
+
 @sandbox.command("down")
 @click.option(
     "--state-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_STATE_DIR, show_default=True

@@ -4,12 +4,14 @@ in-process sandbox (the handler imported into the test's own interpreter)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -201,6 +203,35 @@ def test_an_environment_over_its_memory_is_killed(functions: Functions) -> None:
     assert outcome.error is not None
     assert outcome.error["errorType"] == "Runtime.ExitError"
     assert outcome.error["errorMessage"].endswith("Runtime exited with error: signal: killed")
+
+
+def test_a_new_version_reaches_new_invocations_while_one_under_way_finishes_on_the_old_and_none_is_reused(
+    functions: Functions,
+) -> None:
+    old = dataclasses.replace(functions.setup("probe.nap"), environment={"VERSION": "old"})
+    pool = functions.pool(old, limit=3)
+    long_call = {"seconds": 1.5}
+    with ThreadPoolExecutor(1) as background:
+        under_way = background.submit(pool.invoke, long_call)  # takes the old version's first environment
+        assert _wait(lambda: pool.stats.busy == 1, 10)
+        warm = pool.invoke({"seconds": 0})  # a second old environment, left idle and warm
+        assert warm.ok, warm.error
+        assert warm.response["version"] == "old"
+        assert len(pool.pids()) == 2
+        pool.switch(dataclasses.replace(old, environment={"VERSION": "new"}))  # UpdateFunctionConfiguration
+        running = pool.pids()
+        assert len(running) == 1  # the idle old one is stopped at once; the busy one runs on
+        assert warm.response["pid"] not in running
+        new = pool.invoke({"seconds": 0})
+        finished = under_way.result(timeout=20)
+    assert finished.ok, finished.error
+    assert finished.response["version"] == "old"  # it started on the old version and finished there
+    assert new.ok, new.error
+    assert (new.response["version"], new.cold) == ("new", True)
+    assert new.response["pid"] not in {warm.response["pid"], finished.response["pid"]}
+    assert pool.pids() == [new.response["pid"]]  # the busy old one was stopped once its invocation ended
+    again = pool.invoke({"seconds": 0})
+    assert (again.response["pid"], again.cold) == (new.response["pid"], False)  # the new version stays warm
 
 
 # Through the event source poller: queue, DLQ, batches.

@@ -62,3 +62,9 @@ def hog(event: Event, context: Any) -> int:
 
 def boom(event: Event, context: Any) -> None:
     raise ValueError("the handler failed on purpose")
+
+
+def nap(event: Event, context: Any) -> dict[str, Any]:
+    """Sleeps `seconds`; says which environment (pid) and version (VERSION) answered."""
+    time.sleep(event["seconds"])
+    return {"pid": os.getpid(), "version": os.environ.get("VERSION")}
