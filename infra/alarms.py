@@ -56,21 +56,26 @@ class PipelineAlarms(pulumi.ComponentResource):
                 **alarm,
             )
 
-        self.dlq_depth = above_in_a_minute(
+        def dlq_depth(suffix: str, description: str, queue: aws.sqs.Queue) -> aws.cloudwatch.MetricAlarm:
+            """Anything visible in a dead-letter queue: each message there is an order that needs a person."""
+            return above_in_a_minute(
+                suffix,
+                description,
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue.name},
+                statistic="Maximum",
+            )
+
+        self.dlq_depth = dlq_depth(
             "dlq-depth",
             "An order is in the dead-letter queue: inspect it with `orderctl dlq list`.",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": args.dead_letter_queue.name},
-            statistic="Maximum",
+            args.dead_letter_queue,
         )
-        self.subscription_dlq_depth = above_in_a_minute(
+        self.subscription_dlq_depth = dlq_depth(
             "subscription-dlq-depth",
             "SNS could not deliver an order to the queue: inspect it with `orderctl dlq list --source subscription`.",
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": args.subscription_dead_letter_queue.name},
-            statistic="Maximum",
+            args.subscription_dead_letter_queue,
         )
         # Neither DLQ nor errors alarm fires while nothing consumes the queue; the age of its oldest order does.
         self.backlog_age = above_in_a_minute(

@@ -16,37 +16,18 @@ DELIVERY_STATUS_LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "l
 managed AmazonSNSRole adds logs:PutMetricFilter and logs:PutRetentionPolicy, which the guide no longer asks for."""
 
 
-def lambda_assume_role_policy() -> str:
+def service_assume_role_policy(service: str) -> str:
+    """Lets one AWS service (`lambda.amazonaws.com`, `sns.amazonaws.com`) assume the role, and nobody else.
+
+    For SNS's delivery status role there is no aws:SourceArn/aws:SourceAccount condition: the topic's ARN is an
+    output of the topic, which takes this role's ARN as an input (a cycle), the account is known only by an
+    invoke, and AWS documents no such keys for this assumption ("Prerequisites for delivery status logging"), so
+    a condition SNS does not send would silence the log. Only a principal of this account with iam:PassRole on
+    the role can name it on a topic, and its grants reach that topic's log only."""
     return json.dumps(
         {
             "Version": VERSION,
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
-
-
-def delivery_status_assume_role_policy() -> str:
-    """SNS assumes the topic's delivery status role to write its log. No aws:SourceArn/aws:SourceAccount
-    condition: the topic's ARN is an output of the topic, which takes this role's ARN as an input (a cycle), the
-    account is known only by an invoke, and AWS documents no such keys for this assumption ("Prerequisites for
-    delivery status logging"), so a condition SNS does not send would silence the log. Only a principal of this
-    account with iam:PassRole on the role can name it on a topic; the grants below reach this topic's log only."""
-    return json.dumps(
-        {
-            "Version": VERSION,
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
         }
     )
 

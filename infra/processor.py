@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.packaging import function_code
-from infra.policy_documents import lambda_assume_role_policy, processor_policy
+from infra.policy_documents import processor_policy, service_assume_role_policy
 
 HANDLER = "handler.app.lambda_handler"
 RUNTIME = "python3.12"
@@ -50,7 +50,9 @@ class OrderProcessor(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.data_protection),
         )
-        self.role = aws.iam.Role(f"{logical}-role", assume_role_policy=lambda_assume_role_policy(), opts=child)
+        self.role = aws.iam.Role(
+            f"{logical}-role", assume_role_policy=service_assume_role_policy("lambda.amazonaws.com"), opts=child
+        )
         self.role_policy = aws.iam.RolePolicy(
             f"{logical}-policy",
             role=self.role.id,

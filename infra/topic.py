@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.policy_documents import delivery_status_assume_role_policy, delivery_status_policy
+from infra.policy_documents import delivery_status_policy, service_assume_role_policy
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ class OrderTopic(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         logical = f"{name}-topic"
         self.delivery_status_role = aws.iam.Role(
-            f"{logical}-delivery-status-role", assume_role_policy=delivery_status_assume_role_policy(), opts=child
+            f"{logical}-delivery-status-role",
+            assume_role_policy=service_assume_role_policy("sns.amazonaws.com"),
+            opts=child,
         )
         self.topic = aws.sns.Topic(
             logical,
