@@ -69,3 +69,20 @@ def test_only_the_handlers_pure_modules_are_imported_from_outside(package: str) 
 
 def test_main_only_composes_infra() -> None:
     assert imported_top_level_modules(ROOT / "__main__.py") <= {"pathlib", "pulumi", "infra"}
+
+
+# The policy evaluator is pure: plain documents and a request in, a decision out. Every part of the sandbox may
+# ask it; it asks nothing of them, nor of moto's or the SDK's request machinery (issue 17, item 7).
+POLICY_PACKAGE = ROOT / "sandbox" / "policy"
+
+
+def test_the_policy_evaluator_imports_nothing_of_the_sandbox_nor_the_emulator() -> None:
+    files = sorted(POLICY_PACKAGE.rglob("*.py"))
+    assert files, "sandbox/policy/ has no modules"
+    for path in files:
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            inside = module == "sandbox.policy" or module.startswith("sandbox.policy.")
+            assert inside or top not in {"sandbox", "moto", "boto3", "botocore", "pulumi"}, (
+                f"{path.relative_to(ROOT)} imports {module}"
+            )
