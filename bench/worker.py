@@ -82,10 +82,10 @@ def sns_envelope(message: str) -> str:
     )
 
 
-def sqs_batch_event() -> dict[str, Any]:
-    """Ten new orders, as Lambda's SQS event source delivers them."""
+def sqs_batch_event(size: int = BATCH) -> dict[str, Any]:
+    """`size` (ten unless asked) new orders, as Lambda's SQS event source delivers them."""
     records = []
-    for _ in range(BATCH):
+    for _ in range(size):
         body = sns_envelope(json.dumps(sample_order(f"ord-{uuid.uuid4().hex}")))
         records.append(
             {
@@ -143,12 +143,12 @@ def load(side: str) -> Handler:
     raise ValueError(f"unknown side {side!r}: ours, seeds or bare")
 
 
-def serve_batches(handler: Handler, warmup: int, protocol: TextIO) -> None:
+def serve_batches(handler: Handler, warmup: int, protocol: TextIO, size: int = BATCH) -> None:
     for _ in range(warmup):
-        handler(sqs_batch_event(), _context())
+        handler(sqs_batch_event(size), _context())
     protocol.write("warm\n")
     for _ in sys.stdin:
-        event, context = sqs_batch_event(), _context()  # built before the clock starts
+        event, context = sqs_batch_event(size), _context()  # built before the clock starts
         cpu_started, started = time.process_time(), time.perf_counter()
         handler(event, context)
         wall_ms = (time.perf_counter() - started) * 1000
@@ -169,11 +169,12 @@ def time_batch_import() -> dict[str, Any]:
     }
 
 
-def _protocol_stream() -> TextIO:
+def _protocol_stream(log_file: str | None = None) -> TextIO:
     """The results go on a copy of stdout; stdout itself goes nowhere, as the functions' logs and
-    metrics would only measure a terminal. Done before any import, since loggers keep their stream."""
+    metrics would only measure a terminal (or to `log_file`, to count what the function logs). Done before
+    any import, since loggers keep their stream."""
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    sink = os.open(os.devnull, os.O_WRONLY)
+    sink = os.open(log_file or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(sink, sys.stdout.fileno())
     os.close(sink)
     return protocol
@@ -181,7 +182,7 @@ def _protocol_stream() -> TextIO:
 
 def main() -> None:
     job = json.loads(sys.argv[1])
-    protocol = _protocol_stream()
+    protocol = _protocol_stream(job.get("log_file"))
     handler = load(job["side"]) if job["kind"] == "batches" else None
     protocol.write("ready\n")
     if sys.stdin.readline().strip() != "go":
@@ -189,7 +190,7 @@ def main() -> None:
     if handler is None:
         protocol.write(json.dumps(time_batch_import()) + "\n")
     else:
-        serve_batches(handler, job["warmup"], protocol)
+        serve_batches(handler, job["warmup"], protocol, job.get("records", BATCH))
 
 
 if __name__ == "__main__":

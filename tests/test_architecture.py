@@ -20,6 +20,8 @@ FORBIDDEN = {
     "orderctl": {"infra", "tests"},  # handler: see ALLOWED_HANDLER_MODULES
     # The pack runs in its own environment, and its permission list is the independent check of contract's.
     "policypack": {"infra", "handler", "sandbox", "orderctl", "contract", "tests"},
+    # The capacity model: pure functions of AWS's rules and measured figures (data files), read by orderctl and bench.
+    "capacity": {"infra", "handler", "sandbox", "orderctl", "bench", "tests", "pulumi", "pulumi_aws", "boto3"},
 }
 
 
@@ -50,7 +52,7 @@ def imported_top_level_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_what_its_arrow_allows(package: str) -> None:
     files = sorted((ROOT / package).rglob("*.py"))
-    if package in ("handler", "infra", "sandbox", "policypack", "contract"):
+    if package in ("handler", "infra", "sandbox", "policypack", "contract", "capacity"):
         assert files, f"{package}/ has no modules"
     for path in files:
         crossing = imported_top_level_modules(path) & FORBIDDEN[package]
