@@ -1,4 +1,5 @@
-"""The cgroup v1 helper: Lambda's CPU share and memory limit hold for a real child process."""
+"""The cgroup helper on this host's hierarchy (v1, or v2 where usable): Lambda's CPU share and memory limit hold
+for a real child process. The v2 code on a model of the kernel, and its refusals: test_cgroups_v2.py."""
 
 import signal
 import subprocess
@@ -73,7 +74,8 @@ def test_over_its_memory_a_child_is_killed(group_name: str) -> None:
         result = subprocess.run(group.wrap([sys.executable, "-S", "-c", hog]), timeout=10, check=False)
         assert result.returncode == -signal.SIGKILL
         assert group.oom_killed()
-        assert group.peak_memory_bytes() >= 30 * 1024 * 1024
+        if group.version == 1 or (group.dirs["memory"] / "memory.peak").exists():  # v2: Linux 5.19 and later
+            assert group.peak_memory_bytes() >= 30 * 1024 * 1024
     finally:
         group.remove()
 
