@@ -313,6 +313,51 @@ def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
     console.print(f"preflight passed: stack {stack}")
 
 
+@cli.command("capacity")
+@click.option("--stack", default="dev", show_default=True, help="the stack (Pulumi.<stack>.yaml) to judge")
+@click.option("--rate", "rate_text", required=True, help="the target, orders per second (10000/s, or 600000/min)")
+@click.option("--burst", "burst_text", help="the target rate lasts this long (5m, 300s); without it, it is sustained")
+@click.option("--baseline", "baseline_text", default="0", show_default=True, help="orders/s before and after a burst")
+@click.option("--max-age", type=click.FloatRange(1), default=60, show_default=True, help="oldest order allowed, s")
+@click.option("--memory", type=click.IntRange(128, 10240), help="the function's memory (MB) instead of the stack's")
+@click.option("--account-concurrency", type=click.IntRange(1), help="the account's Lambda concurrency [default: 1000]")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of the tables")
+@click.option(
+    "--project-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path(),
+    help="the Pulumi project directory  [default: the current directory]",
+)
+def capacity_command(
+    *,
+    stack: str,
+    rate_text: str,
+    burst_text: str | None,
+    baseline_text: str,
+    max_age: float,
+    memory: int | None,
+    account_concurrency: int | None,
+    as_json: bool,
+    project_dir: Path,
+) -> None:
+    """What a stack's config carries (docs/capacity.md): its sustainable rate and first limit, a burst's backlog,
+    oldest order and drain time, the cost per million orders by service, and the smallest config change (with
+    the AWS quota increases it needs) that meets the target."""
+    from capacity.answer import Target
+    from orderctl.capacity import capacity_answer, parse_duration, parse_rate, print_answer
+
+    try:
+        burst = parse_duration(burst_text) if burst_text else None
+        target = Target(parse_rate(rate_text), burst, parse_rate(baseline_text), max_age)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    found = capacity_answer(project_dir, stack, target, memory_mb=memory, account_concurrency=account_concurrency)
+    if as_json:
+        click.echo(_json(found.to_json()))
+    else:
+        print_answer(found, _console())
+
+
 @cli.command("preview")
 @click.option("--stack", default="dev", show_default=True, help="the stack whose config both versions deploy")
 @click.option("--base", "base_ref", help="the git ref deployed now  [default: the merge base with main]")
