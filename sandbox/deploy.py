@@ -23,7 +23,7 @@ import pulumi
 
 from contract import resource_types as types
 from sandbox.emulator import Endpoint
-from sandbox.iam import judge, role_policies, role_session
+from sandbox.iam import judge_role, role_policies, role_session
 from sandbox.plan_capture import plain
 from sandbox.policy_check import undeliverable_subscriptions, unredrivable_subscriptions
 from sandbox.program import ProgramRun, Project, run_program
@@ -384,7 +384,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         action missing (InvalidParameterValueException); so does the sandbox."""
         policies = list(role_policies(self._client("iam"), role_arn.rsplit("/", 1)[-1]))
         for action in SQS_POLL_ACTIONS:
-            if not judge(policies, f"sqs:{action}", queue_arn).allowed:
+            if not judge_role(policies, role_arn, f"sqs:{action}", queue_arn).allowed:  # and the queue policy
                 return (
                     f"event source mapping '{mapping}' refused, as AWS refuses it (InvalidParameterValueException): "
                     f"The function execution role does not have permissions to call {action} on SQS "

@@ -5,9 +5,16 @@ caller at once, with the resource resolved for a few services only: DynamoDB cal
 `*`, so a policy naming the exact table denies everything. Here the emulator's WSGI application is
 wrapped instead: a call signed with credentials from STS AssumeRole is resolved to its exact action
 and resource ARN (the table from TableName, the queue from QueueUrl, the topic, the log group and
-stream) and judged by moto's own policy matcher (`IAMPolicy`) against the role's policies. Admin
-credentials (the deployer, orderctl) pass untouched, as a deployer's and an operator's would on AWS.
-Every judged call lands in a ledger, served at `LEDGER_PATH` on the emulator's endpoint.
+stream) and judged by the sandbox's one policy evaluator (sandbox/policy) against the role's policies and
+the resource's own policy (a queue's, a topic's), with the request context the sandbox knows (the region,
+TLS, the principal, the time). A call on a queue or topic under a KMS key is then judged by the key's
+policy as well (sandbox/kms.py), as SQS and SNS call KMS for it. Admin credentials (the deployer,
+orderctl) pass untouched, as a deployer's and an operator's would on AWS. Every judged call lands in a
+ledger, served at `LEDGER_PATH` on the emulator's endpoint.
+
+Lambda's own check is made here too, for any caller: CreateFunction and UpdateFunctionConfiguration are
+refused when the role's trust policy does not let lambda.amazonaws.com sts:AssumeRole, with Lambda's answer
+(InvalidParameterValueException, "The role defined for the function cannot be assumed by Lambda.").
 """
 
 from __future__ import annotations
@@ -24,8 +31,16 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import boto3
-from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure, IAMPolicy, PermissionResult
+from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure
+from moto.iam.exceptions import NotFoundException
+from moto.iam.models import iam_backends
+from moto.sns.models import sns_backends
+from moto.sqs.models import sqs_backends
 from moto.sts.models import sts_backends
+
+from sandbox import kms
+from sandbox.policy import Principal, RequestContext, evaluate, request_context
+from sandbox.policy import Request as PolicyRequest
 
 if TYPE_CHECKING:
     from sandbox.emulator import Endpoint
@@ -171,20 +186,68 @@ def _credential_scope(environ: dict[str, Any]) -> tuple[str, str, str] | None:
 class Verdict:
     allowed: bool
     explicit_deny: bool
+    where: str = "identity-based"  # the kind of policy that held the deciding Deny
 
 
-def judge(policies: Iterable[Any], action: str, resource: str) -> Verdict:
-    """moto's policy matcher over all the role's policies: an explicit Deny wins, else some Allow is needed."""
-    allowed = False
-    for policy in policies:
-        result = IAMPolicy(policy).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return Verdict(False, True)
-        allowed = allowed or result == PermissionResult.PERMITTED
-    return Verdict(allowed, False)
+def _document(policy: Any) -> str | dict[str, Any]:
+    """A policy document from what moto keeps: inline policies are text, managed ones objects with versions."""
+    if isinstance(policy, (str, dict)):
+        return policy
+    versions = getattr(policy, "versions", None)
+    if versions:
+        return str(next(v for v in versions if v.is_default).document)
+    return str(policy["policy_document"])
 
 
-def denial_message(principal: str, action: str, resource: str, explicit_deny: bool) -> str:
+def _region_of(resource: str) -> str | None:
+    parts = resource.split(":")
+    return parts[3] or None if len(parts) >= 6 else None
+
+
+def judge(
+    policies: Iterable[Any],
+    action: str,
+    resource: str,
+    *,
+    principal: Principal | None = None,
+    context: RequestContext | None = None,
+    resource_policies: Iterable[str] = (),
+) -> Verdict:
+    """The policy evaluator (sandbox/policy) over the caller's identity-based policies and the resource's
+    policy: an explicit Deny wins, else some Allow is needed, in either. Without a context, the request
+    carries the principal's keys, the resource's region, TLS and the time."""
+    who = principal or Principal()
+    context = context or request_context(who, region=_region_of(resource))
+    decision = evaluate(PolicyRequest(who, action, resource, context), map(_document, policies), resource_policies)
+    where = decision.kind.value if decision.kind is not None else "identity-based"
+    return Verdict(decision.allowed, decision.explicit_deny, where)
+
+
+def resource_policies(resource: str) -> list[str]:
+    """The resource's own policy, as the emulator holds it: a queue's Policy attribute, a topic's policy."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return []
+    _, _, service, region, account, name = parts
+    if service == "sqs":
+        queue = sqs_backends[account][region].queues.get(name)
+        return [queue.policy] if queue is not None and queue.policy else []
+    if service == "sns":
+        topic = sns_backends[account][region].topics.get(resource)
+        return [topic.policy] if topic is not None else []
+    return []
+
+
+def judge_role(policies: Iterable[Any], role_arn: str, action: str, resource: str) -> Verdict:
+    """A call by a session of `role_arn`: its identity-based policies and the resource's policy together."""
+    return judge(
+        policies, action, resource, principal=Principal.role(role_arn), resource_policies=resource_policies(resource)
+    )
+
+
+def denial_message(
+    principal: str, action: str, resource: str, explicit_deny: bool, where: str = "identity-based"
+) -> str:
     """AWS's wording. SQS lowercases the action in it and names a batch call by its single action, SNS names its
     service in capitals (code AuthorizationError), as AWS's answers quoted in aws/serverless-application-model#3633
     ("not authorized to perform: sqs:sendmessage" for SendMessageBatch) and
@@ -192,14 +255,17 @@ def denial_message(principal: str, action: str, resource: str, explicit_deny: bo
     service, name = action.split(":", 1)
     shown = {"sqs": f"sqs:{name.lower()}", "sns": f"SNS:{name}"}.get(service, action)
     why = (
-        "with an explicit deny in an identity-based policy"
+        f"with an explicit deny in a{'n' if where.startswith('i') else ''} {where} policy"
         if explicit_deny
         else f"because no identity-based policy allows the {shown} action"
     )
     return f"User: {principal} is not authorized to perform: {shown} on resource: {resource} {why}"
 
 
-def _refusal(service: str, json_protocol: bool, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+Answer = tuple[str, list[tuple[str, str]], bytes]  # a WSGI status, headers and body
+
+
+def _refusal(service: str, json_protocol: bool, message: str) -> Answer:
     """The status, headers and body each service answers a denied call with."""
     if json_protocol:
         if service == "sqs":  # SQS's JSON protocol keeps its query-protocol code in a header, read by the SDKs
@@ -217,6 +283,87 @@ def _refusal(service: str, json_protocol: bool, message: str) -> tuple[str, list
     return "403 Forbidden", [("Content-Type", "text/xml")], xml.encode()
 
 
+# The KMS actions SQS and SNS need of the caller's key for each call (Amazon SQS Developer Guide, "Key
+# management": producers kms:GenerateDataKey and kms:Decrypt, consumers kms:Decrypt; SNS alike for Publish).
+_KMS_ACTIONS = {
+    "sqs:SendMessage": ("kms:GenerateDataKey", "kms:Decrypt"),
+    "sqs:ReceiveMessage": ("kms:Decrypt",),
+    "sns:Publish": ("kms:GenerateDataKey", "kms:Decrypt"),
+}
+# SNS answers a KMS refusal with its own codes (SNS API reference, Publish: KMSAccessDenied, KMSDisabled, ...).
+_SNS_KMS_CODES = {"KMS.AccessDeniedException": "KMSAccessDenied", "KMS.DisabledException": "KMSDisabled"}
+
+
+def encryption_key(resource: str) -> str | None:
+    """The KmsMasterKeyId of a queue or topic (None for SSE-SQS or none)."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return None
+    _, _, service, region, account, name = parts
+    if service == "sqs":
+        queue = sqs_backends[account][region].queues.get(name)
+        key_id = getattr(queue, "kms_master_key_id", None)  # moto sets the attribute only when given
+        return str(key_id) if key_id else None
+    if service == "sns":
+        topic = sns_backends[account][region].topics.get(resource)
+        return str(topic.kms_master_key_id) if topic is not None and topic.kms_master_key_id else None
+    return None
+
+
+def key_refusal(
+    principal: Principal, action: str, resource: str, identity_policies: Iterable[Any]
+) -> kms.KeyRefusal | None:
+    """Why KMS refuses the key under the queue or topic to this call, or None (no key, or the key allows it)."""
+    actions = _KMS_ACTIONS.get(action)
+    key_id = encryption_key(resource) if actions else None
+    if not actions or not key_id:
+        return None
+    _, _, service, region, account, _ = resource.split(":", 5)
+    key = kms.find_key(key_id, account, region)
+    if key is None:
+        return kms.KeyRefusal("KMS.NotFoundException", f"Key '{key_id}' does not exist")
+    policies = [_document(p) for p in identity_policies]
+    return kms.refusal(key, principal, actions, via_service=service, region=region, identity_policies=policies)
+
+
+# Lambda's check of the execution role (CreateFunction, UpdateFunctionConfiguration with a Role)
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
+CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda."
+
+
+def lambda_may_assume(role_arn: str) -> bool:
+    """Whether the role exists and its trust policy lets lambda.amazonaws.com sts:AssumeRole. The request
+    carries the service principal and the region; no aws:SourceArn or aws:SourceAccount (the sandbox's reading:
+    Lambda documents none for the execution role)."""
+    parts = role_arn.split(":")
+    if len(parts) != 6:
+        return False
+    try:
+        role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
+    except (NotFoundException, KeyError):
+        return False
+    lam = Principal.of_service(LAMBDA_PRINCIPAL)
+    request = PolicyRequest(lam, "sts:AssumeRole", role_arn, request_context(lam, region=None))
+    return evaluate(request, (), [role.assume_role_policy_document]).allowed
+
+
+def _lambda_role_refusal(environ: dict[str, Any]) -> Answer | None:
+    path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+    creates = method == "POST" and path.rstrip("/").endswith("/functions")
+    configures = method == "PUT" and path.endswith("/configuration")
+    if not (creates or configures):
+        return None
+    try:
+        role = json.loads(_read_body(environ) or b"{}").get("Role")
+    except ValueError:
+        return None
+    if not role or lambda_may_assume(str(role)):
+        return None
+    body = json.dumps({"Type": "User", "message": CANNOT_ASSUME}).encode()
+    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "InvalidParameterValueException")]
+    return "400 Bad Request", headers, body
+
+
 class Enforcer:
     """WSGI middleware in front of moto's application."""
 
@@ -229,31 +376,61 @@ class Enforcer:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [self.ledger.to_json()]
         scope = _credential_scope(environ)
-        if scope is None or scope[2] not in ENFORCED_SERVICES:
+        refused = None
+        if scope is not None and scope[2] == "lambda":
+            refused = _lambda_role_refusal(environ)
+        elif scope is not None and scope[2] in ENFORCED_SERVICES:
+            refused = self._judge(environ, *scope)
+        if refused is None:
             return self.app(environ, start_response)
-        access_key_id, region, service = scope
+        status, headers, payload = refused
+        content_type = [] if any(h[0] == "Content-Type" for h in headers) else [_json_type(environ)]
+        start_response(status, [*headers, *content_type, ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def _judge(self, environ: dict[str, Any], access_key_id: str, region: str, service: str) -> Answer | None:
+        """The refusal of a call signed by an assumed role, or None to let moto answer it."""
         found = _assumed_role(access_key_id, environ)
         if found is None:  # admin credentials: not judged
-            return self.app(environ, start_response)
-        body = _read_body(environ)
-        parsed = _parse(environ, body)
+            return None
+        parsed = _parse(environ, _read_body(environ))
         if parsed is None:
-            return self.app(environ, start_response)
+            return None
         operation, params = parsed
         key, role_arn = found
         action = _BATCH_ACTIONS.get(f"{service}:{operation}", f"{service}:{operation}")
         request = Request(service, operation, params, region, role_arn.split(":")[4])
         policies = key.collect_policies()
+        principal = Principal.assumed_role(key.arn)
+        context = request_context(principal, region=region)  # SDKs reach AWS over TLS
+        json_protocol = "HTTP_X_AMZ_TARGET" in environ
         for resource in resources_of(request):
-            verdict = judge(policies, action, resource)
-            self.ledger.record(Call(key.arn, role_arn, action, resource, verdict.allowed, time.time()))
+            verdict = judge(
+                policies, action, resource, principal=principal, context=context,
+                resource_policies=resource_policies(resource),
+            )  # fmt: skip
+            by_key = key_refusal(principal, action, resource, policies) if verdict.allowed else None
+            allowed = verdict.allowed and by_key is None
+            self.ledger.record(Call(key.arn, role_arn, action, resource, allowed, time.time()))
+            if by_key is not None:  # the key refused: the service answers with KMS's code
+                code = _SNS_KMS_CODES.get(by_key.code, by_key.code) if service == "sns" else by_key.code
+                return _kms_refusal(json_protocol, code, by_key.message)
             if not verdict.allowed:
-                message = denial_message(key.arn, action, resource, verdict.explicit_deny)
-                status, headers, payload = _refusal(service, "HTTP_X_AMZ_TARGET" in environ, message)
-                content_type = [] if any(h[0] == "Content-Type" for h in headers) else [_json_type(environ)]
-                start_response(status, [*headers, *content_type, ("Content-Length", str(len(payload)))])
-                return [payload]
-        return self.app(environ, start_response)
+                message = denial_message(key.arn, action, resource, verdict.explicit_deny, verdict.where)
+                return _refusal(service, json_protocol, message)
+        return None
+
+
+def _kms_refusal(json_protocol: bool, code: str, message: str) -> Answer:
+    """A KMS refusal as SQS (KMS.AccessDeniedException, HTTP 400) or SNS (KMSAccessDenied) answers it."""
+    if json_protocol:
+        body = {"__type": f"com.amazonaws.sqs#{code}", "message": message}
+        return "400 Bad Request", [("x-amzn-query-error", f"{code};Sender")], json.dumps(body).encode()
+    xml = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{escape(message)}</Message>"
+        "</Error><RequestId>sandbox</RequestId></ErrorResponse>"
+    )
+    return "400 Bad Request", [("Content-Type", "text/xml")], xml.encode()
 
 
 def _json_type(environ: dict[str, Any]) -> tuple[str, str]:

@@ -1,70 +1,48 @@
-"""Would SNS be allowed to deliver? moto never enforces queue policies, so the sandbox checks them itself.
+"""Would SNS be allowed to deliver? moto never enforces queue policies, so the sandbox asks its one policy
+evaluator (sandbox/policy) the question SQS asks when SNS sends.
 
 A subscription from a topic to a queue whose policy does not let that topic send is the most common
 failure of this architecture: on AWS, SNS drops every delivery silently.
+
+SNS's SendMessage, as SQS judges it: the principal is the service principal `sns.amazonaws.com`, the
+request context carries aws:SourceArn = the topic's ARN and aws:SourceAccount = its owner (AWS IAM User
+Guide, "AWS global condition context keys": both are set when a service calls another on behalf of a
+resource; Amazon SNS Developer Guide, "Fanout to Amazon SQS queues": the queue policy's condition on
+aws:SourceArn), and aws:SecureTransport = true (SNS reaches SQS over HTTPS). A queue with no policy admits
+no service principal.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import TYPE_CHECKING, Any
 
 from contract.resource_types import QUEUE, QUEUE_POLICY
 from contract.resource_types import TOPIC_SUBSCRIPTION as SUBSCRIPTION
+from sandbox.policy import Decision, PolicyDocument, Principal, Request, evaluate, request_context
 
 if TYPE_CHECKING:
     from sandbox.deploy import Declared
 
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+SNS_PRINCIPAL = "sns.amazonaws.com"
 
 
-def _principal_is_sns(principal: Any) -> bool:
-    if principal == "*":
-        return True
-    if isinstance(principal, dict):
-        return any(p in ("*", "sns.amazonaws.com") for p in _as_list(principal.get("Service", [])))
-    return False
+def sns_delivery(topic_arn: str, queue_arn: str) -> Request:
+    """SNS's SendMessage of a `topic_arn` message to `queue_arn`, as SQS sees it."""
+    sns = Principal.of_service(SNS_PRINCIPAL)
+    account = topic_arn.split(":")[4]
+    context = request_context(sns, region=queue_arn.split(":")[3], source_arn=topic_arn, source_account=account)
+    return Request(sns, "sqs:SendMessage", queue_arn, context)
 
 
-def _condition_admits_topic(condition: dict[str, Any], topic_arn: str) -> bool:
-    for operator, tests in condition.items():
-        for key, expected in tests.items():
-            if key.lower() != "aws:sourcearn":
-                continue
-            patterns = _as_list(expected)
-            if operator in ("ArnEquals", "StringEquals") and topic_arn not in patterns:
-                return False
-            if operator in ("ArnLike", "StringLike") and not any(fnmatch.fnmatchcase(topic_arn, p) for p in patterns):
-                return False
-    return True
+def delivery_decision(policies: list[PolicyDocument], topic_arn: str, queue_arn: str) -> Decision:
+    """The evaluator's decision on SNS's delivery under the queue's policies."""
+    return evaluate(sns_delivery(topic_arn, queue_arn), (), policies)
 
 
-def _denies_only_plain_http(statement: dict[str, Any]) -> bool:
-    return statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
-
-
-def allows_topic(policy: dict[str, Any], topic_arn: str, queue_arn: str) -> bool:
-    """Does some Allow statement let `topic_arn` send to `queue_arn`, with no Deny refusing it?"""
-    allowed = False
-    for statement in _as_list(policy.get("Statement", [])):
-        actions = _as_list(statement.get("Action", []))
-        resources = _as_list(statement.get("Resource", "*"))
-        if not (
-            _principal_is_sns(statement.get("Principal"))
-            and any(fnmatch.fnmatchcase("sqs:SendMessage", action) for action in actions)
-            and any(fnmatch.fnmatchcase(queue_arn, resource) for resource in resources)
-            and _condition_admits_topic(statement.get("Condition", {}), topic_arn)
-        ):
-            continue
-        if statement.get("Effect") == "Deny":
-            if not _denies_only_plain_http(statement):  # SNS delivers over TLS
-                return False
-        else:
-            allowed = True
-    return allowed
+def allows_topic(policy: dict[str, Any] | str, topic_arn: str, queue_arn: str) -> bool:
+    """Does the queue policy let SNS send `topic_arn`'s messages to `queue_arn` (some Allow, no Deny)?"""
+    return delivery_decision([policy], topic_arn, queue_arn).allowed
 
 
 def _policies_by_queue_arn(resources: list[Declared]) -> dict[str, list[dict[str, Any]]]:
@@ -85,7 +63,7 @@ def unredrivable_subscriptions(resources: list[Declared]) -> list[str]:
     for subscription in (r for r in resources if r.type == SUBSCRIPTION and r.inputs.get("redrivePolicy")):
         topic_arn = subscription.inputs["topic"]
         target = json.loads(subscription.inputs["redrivePolicy"]).get("deadLetterTargetArn", "")
-        if not any(allows_topic(policy, topic_arn, target) for policy in policies.get(target, [])):
+        if not delivery_decision(list(policies.get(target, [])), topic_arn, target).allowed:
             problems.append(
                 f"subscription '{subscription.name}' dead-letters to {target.rsplit(':', 1)[-1]}, but no queue policy "
                 f"there lets sns.amazonaws.com sqs:SendMessage from {topic_arn}: an order SNS cannot deliver would "
@@ -106,7 +84,7 @@ def undeliverable_subscriptions(resources: list[Declared]) -> list[str]:
         topic_arn, queue_arn = subscription.inputs["topic"], subscription.inputs["endpoint"]
         queue = queues.get(queue_arn)
         queue_policies = policies.get(queue.state["url"], []) if queue else []
-        if not any(allows_topic(policy, topic_arn, queue_arn) for policy in queue_policies):
+        if not delivery_decision(list(queue_policies), topic_arn, queue_arn).allowed:
             queue_name = queue_arn.rsplit(":", 1)[-1]
             problems.append(
                 f"subscription '{subscription.name}' sends topic {topic_arn} to queue {queue_name}, but no queue "

@@ -29,17 +29,21 @@ to write the log, so the role must trust sns.amazonaws.com, and each CloudWatch 
 the group is new, CreateLogStream, PutLogEvents) is judged against the role's policies as sandbox/iam.py judges
 the function's calls, and recorded in the same ledger. A role SNS cannot assume, or one that lacks a grant,
 leaves no record: on AWS the log stays silent; here a WARNING on the `sandbox.sns` logger says why.
+
+Every policy here (the queue's, the role's trust and grants, the queue's KMS key) is decided by the sandbox's
+one policy evaluator (sandbox/policy). A queue under a KMS key also needs its key to let SNS use it
+(sandbox/kms.py): SNS's delivery carries the service principal sns.amazonaws.com with aws:SourceArn = the
+topic, and needs kms:GenerateDataKey and kms:Decrypt; a refusal fails the delivery with the code SQS gives
+(KMS.AccessDeniedException, KMS.DisabledException), written to the delivery status log as SNS writes it.
 """
 
 from __future__ import annotations
 
 import copy
-import fnmatch
 import hashlib
 import json
 import logging
 import time
-import urllib.parse
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +56,11 @@ from moto.logs.models import logs_backends
 from moto.sns.models import Subscription
 from moto.sqs.models import sqs_backends
 
+from sandbox import kms
 from sandbox.iam import Call, Ledger, Request, judge, resources_of
-from sandbox.policy_check import allows_topic
+from sandbox.policy import PolicyError, Principal, evaluate, request_context
+from sandbox.policy import Request as PolicyRequest
+from sandbox.policy_check import delivery_decision
 
 SNS_NAMESPACE = "AWS/SNS"
 FAILED_METRIC = "NumberOfNotificationsFailed"
@@ -107,10 +114,23 @@ def refusal(queue_arn: str, topic_arn: str) -> DeliveryFailure | None:
             "AWS.SimpleQueueService.NonExistentQueue",
             "The specified queue does not exist or you do not have access to it.",
         )
-    policy = json.loads(queue.policy) if queue.policy else None
-    if policy is None or not allows_topic(policy, topic_arn, queue_arn):
+    if not delivery_decision([queue.policy] if queue.policy else [], topic_arn, queue_arn).allowed:
         return DeliveryFailure(403, "AccessDenied", f"Access to the resource {_queue_url(queue_arn)} is denied.")
-    return None
+    return _key_refusal(getattr(queue, "kms_master_key_id", None), topic_arn, account, region)
+
+
+def _key_refusal(key_id: str | None, topic_arn: str, account: str, region: str) -> DeliveryFailure | None:
+    """Why the queue's KMS key refuses SNS (kms:GenerateDataKey, kms:Decrypt), or None (no key, or it allows)."""
+    if not key_id:
+        return None
+    key = kms.find_key(str(key_id), account, region)
+    if key is None:
+        return DeliveryFailure(400, "KMS.NotFoundException", f"Key '{key_id}' does not exist")
+    refused = kms.refusal(
+        key, Principal.of_service(SNS_PRINCIPAL), ("kms:GenerateDataKey", "kms:Decrypt"), via_service="sqs",
+        region=region, source_arn=topic_arn, source_account=topic_arn.split(":")[4],
+    )  # fmt: skip
+    return DeliveryFailure(400, refused.code, refused.message) if refused is not None else None
 
 
 def _count(account: str, region: str, topic_arn: str, metric: str) -> None:
@@ -123,47 +143,16 @@ def _count(account: str, region: str, topic_arn: str, metric: str) -> None:
     cloudwatch_backends[account][region].put_metric_data(SNS_NAMESPACE, [datum])
 
 
-def _as_list(value: Any) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list) else [] if value is None else [str(value)]
-
-
-def _condition_holds(condition: dict[str, Any], topic_arn: str, account: str) -> bool:
-    """The keys SNS's request could carry (aws:SourceArn, aws:SourceAccount), matched as IAM does; any other
-    condition the sandbox cannot know to hold, so it does not."""
-    known = {"aws:sourcearn": topic_arn, "aws:sourceaccount": account}
-    for operator, pairs in condition.items():
-        if operator not in ("StringEquals", "StringLike", "ArnEquals", "ArnLike") or not isinstance(pairs, dict):
-            return False
-        for key, wanted in pairs.items():
-            value = known.get(key.lower())
-            like = operator.endswith("Like")
-            if value is None or not any(
-                fnmatch.fnmatchcase(value, w) if like else value == w for w in _as_list(wanted)
-            ):
-                return False
-    return True
-
-
 def _sns_may_assume(trust: str, topic_arn: str, account: str) -> bool:
-    """Whether the role's trust policy lets SNS, for this topic, assume it (an explicit Deny wins)."""
+    """Whether the role's trust policy lets SNS, for this topic, assume it (the evaluator: an explicit Deny
+    wins; SNS's AssumeRole carries aws:SourceArn = the topic and aws:SourceAccount)."""
+    sns = Principal.of_service(SNS_PRINCIPAL)
+    role = "arn:aws:iam::" + account + ":role/*"
+    context = request_context(sns, region=topic_arn.split(":")[3], source_arn=topic_arn, source_account=account)
     try:
-        document = json.loads(urllib.parse.unquote(trust) if trust.startswith("%7B") else trust)
-    except ValueError:
+        return evaluate(PolicyRequest(sns, "sts:AssumeRole", role, context), (), [trust]).allowed
+    except PolicyError:
         return False
-    statements = document.get("Statement")
-    allowed = False
-    for statement in statements if isinstance(statements, list) else [statements]:
-        principal = statement.get("Principal") or {}
-        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
-        applies = (
-            (principal == "*" or SNS_PRINCIPAL in services)
-            and any(fnmatch.fnmatchcase("sts:assumerole", a.lower()) for a in _as_list(statement.get("Action")))
-            and _condition_holds(statement.get("Condition") or {}, topic_arn, account)
-        )
-        if applies and statement.get("Effect") == "Deny":
-            return False
-        allowed = allowed or (applies and statement.get("Effect") == "Allow")
-    return allowed
 
 
 def _delivery_status_role(role_arn: str, topic_arn: str) -> tuple[str, list[Any]] | None:
@@ -208,7 +197,7 @@ def _log_failure(subscription: Subscription, message: str, message_id: str, fail
     for operation, params in calls:
         action = f"logs:{operation}"
         [resource] = resources_of(Request("logs", operation, params, region, account))
-        verdict = judge(policies, action, resource)
+        verdict = judge(policies, action, resource, principal=Principal.assumed_role(principal))
         for ledger in _ledgers:
             ledger.record(Call(principal, str(role_arn), action, resource, verdict.allowed, time.time()))
         if not verdict.allowed:

@@ -104,3 +104,11 @@ def test_a_cancelled_start_abandons_the_deploy_undoes_itself_and_leaves_the_proc
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     with Sandbox(PROJECT_DIR, "dev", E2E_OVERRIDES) as after:  # and the process is free for another
         assert after.outputs["tableName"]
+
+
+def test_a_function_whose_role_lambda_cannot_assume_is_refused_as_create_function_refuses_it() -> None:
+    # Issue 17, finding 1: the role's trust policy was never read. AWS Lambda API reference, CreateFunction:
+    # InvalidParameterValueException, "The role defined for the function cannot be assumed by Lambda."
+    with pytest.raises(ClientError, match="The role defined for the function cannot be assumed by Lambda") as refused:
+        Sandbox(ROLE_WITHOUT_POLL, "dev", {"trustedService": "ec2.amazonaws.com"}).start()
+    assert "InvalidParameterValueException" in str(refused.value)

@@ -1,5 +1,6 @@
 """A queue-fed function whose role grants only `grantedActions` on the queue: Lambda refuses the mapping
-unless ReceiveMessage, DeleteMessage and GetQueueAttributes are all granted."""
+unless ReceiveMessage, DeleteMessage and GetQueueAttributes are all granted. The role trusts `trustedService`
+(Lambda unless set): Lambda refuses to create a function whose role it cannot assume."""
 
 import json
 
@@ -7,15 +8,14 @@ import pulumi
 import pulumi_aws as aws
 
 granted = pulumi.Config().require("grantedActions").split(",")
+trusted = pulumi.Config().get("trustedService") or "lambda.amazonaws.com"
 queue = aws.sqs.Queue("queue")
 role = aws.iam.Role(
     "role",
     assume_role_policy=json.dumps(
         {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": trusted}, "Action": "sts:AssumeRole"}],
         }
     ),
 )
