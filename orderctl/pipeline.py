@@ -16,7 +16,7 @@ from contract import outputs
 from handler.envelope import unwrap
 from handler.order import InvalidOrder
 from orderctl.target import Target
-from sandbox.logs import is_cold_start_report
+from sandbox.logs import FunctionFailure, function_failures, is_cold_start_report
 from sandbox.telemetry import DELETE_FAILURES_METRIC, METRICS_NAMESPACE, RECEIVE_ERRORS_METRIC
 
 _deserialize = TypeDeserializer().deserialize
@@ -37,8 +37,83 @@ def _moment(milliseconds: str | int | None) -> datetime | None:
 class Attempt:
     number: int
     at: datetime | None
-    failure: str  # permanent or transient
+    failure: str  # permanent or transient (the processor's), function (the invocation failed), delivery (SNS's)
     reason: str
+
+
+FUNCTION_FAILURE = "function"
+# Clocks: SQS's receive timestamps and CloudWatch Logs' event timestamps come from different hosts.
+CLOCK_MARGIN_MS = 1_000
+# The longest an invocation can end after its batch's first receive: a 5-minute batching window, a
+# 10-second init, Lambda's 15-minute timeout.
+LONGEST_INVOCATION_MS = (300 + 10 + 900) * 1_000
+
+
+def _ms(at: datetime | None) -> int | None:
+    return int(at.timestamp() * 1000) if at else None
+
+
+def with_function_failures(
+    logged: list[Attempt],
+    first_receive_ms: int | None,
+    receives: int,
+    visibility_ms: int,
+    failures: list[FunctionFailure],
+) -> list[Attempt]:
+    """The message's attempts: the processor's logged ones, and for each receive it logged nothing for, the
+    invocation that failed as a whole (the function's import, a timeout, a crash), found by time.
+
+    On AWS nothing records which invocation received a message: the event source mapping logs nothing,
+    and a function that failed before or around the handler never logs the message id. What is known is
+    when the message was first received (SQS's ApproximateFirstReceiveTimestamp) and that each receive
+    comes after the last one's visibility timeout. So receive k's invocation is taken to be the first
+    failed invocation in the function's log group that ended
+      - at or after the first receive, and no later than the longest an invocation can take after it
+        (for receive 1);
+      - after the previous receive's attempt (no invocation is counted twice);
+      - at or after first receive + (k - 1) x the queue's visibility timeout, while every earlier receive
+        was a function-level failure too (nothing could have shortened the visibility);
+      - before the processor's logged attempt of a later receive, if any.
+    The margin for clocks is a second. Where several batches fail at once (a broken deploy fails every
+    invocation), the invocation found may be another batch's, failing the same way."""
+    by_number = {attempt.number: attempt for attempt in logged}
+    found = list(logged)
+    if first_receive_ms is None:
+        return found
+    chosen_ms: int | None = None
+    all_function = True
+    used: set[int] = set()
+    for number in range(1, receives + 1):
+        if number in by_number:
+            chosen_ms = _ms(by_number[number].at) or chosen_ms
+            all_function = False
+            continue
+        lower = first_receive_ms - CLOCK_MARGIN_MS
+        if all_function:
+            lower += (number - 1) * visibility_ms
+        later = [at for a in logged if a.number > number and (at := _ms(a.at)) is not None]
+        upper = min(later) if later else None
+        if chosen_ms is None:
+            ceiling = first_receive_ms + LONGEST_INVOCATION_MS + CLOCK_MARGIN_MS
+            upper = ceiling if upper is None else min(upper, ceiling)
+        match = next(
+            (
+                (index, failure)
+                for index, failure in enumerate(failures)
+                if index not in used
+                and failure.at_ms >= lower
+                and (chosen_ms is None or failure.at_ms > chosen_ms)
+                and (upper is None or failure.at_ms <= upper)
+            ),
+            None,
+        )
+        if match is None:
+            continue
+        used.add(match[0])
+        chosen_ms = match[1].at_ms
+        found.append(Attempt(number, _moment(chosen_ms), FUNCTION_FAILURE, match[1].reason))
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda a: (a.number, a.at or earliest))
 
 
 ORDER_DLQ = "order"
@@ -50,6 +125,10 @@ _DLQ_OUTPUTS = {
     ORDER_DLQ: (outputs.DEAD_LETTER_QUEUE_URL, outputs.DEAD_LETTER_QUEUE_ARN),
     SUBSCRIPTION_DLQ: (outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_URL, outputs.SUBSCRIPTION_DEAD_LETTER_QUEUE_ARN),
 }
+NO_FAILURE_LOGGED = (
+    "no failure logged for its receives, by the processor or by Lambda: the processor logs its failures at WARN, "
+    "which an application log level of ERROR drops, and a role that cannot write its logs loses them all"
+)
 NO_DELIVERY_REASON = (
     "SNS could not deliver it to the order queue; SNS puts no reason in the message: it logs one only if the "
     "topic has delivery status logging for SQS (SQSFailureFeedbackRoleArn), and none was found"
@@ -66,10 +145,10 @@ class DeadLetter:
     source: str = ORDER_DLQ  # which DLQ holds it
 
     @property
-    def reason(self) -> str | None:
+    def reason(self) -> str:
         if self.attempts:
             return self.attempts[-1].reason
-        return NO_DELIVERY_REASON if self.source == SUBSCRIPTION_DLQ else None
+        return NO_DELIVERY_REASON if self.source == SUBSCRIPTION_DLQ else NO_FAILURE_LOGGED
 
 
 @dataclass(frozen=True)
@@ -248,6 +327,7 @@ class Pipeline:
             attempts = self.delivery_failures({m["MessageId"]: m["Body"] for m in seen.values()}, since_ms=since)
         else:
             attempts = self.attempts(set(seen), since_ms=since)
+            attempts = self._with_function_failures(attempts, list(seen.values()), since)
         return [
             DeadLetter(
                 message_id=message["MessageId"],
@@ -297,6 +377,54 @@ class Pipeline:
                 break
             request["nextToken"] = page["nextToken"]
         return found
+
+    def _with_function_failures(
+        self, attempts: dict[str, list[Attempt]], messages: list[dict[str, Any]], since_ms: int | None
+    ) -> dict[str, list[Attempt]]:
+        """Each order DLQ message's attempts, with the function-level failures of the receives the processor
+        logged nothing for (with_function_failures). The log group is read only if some receive lacks one."""
+        receives, visibility_ms = self._redrive_settings()
+        lacking = [m for m in messages if len(attempts.get(m["MessageId"], [])) < receives]
+        if not lacking:
+            return attempts
+        failures = self.function_failures(since_ms)
+        completed = dict(attempts)
+        for message in lacking:
+            first = message["Attributes"].get("ApproximateFirstReceiveTimestamp")
+            completed[message["MessageId"]] = with_function_failures(
+                attempts.get(message["MessageId"], []), int(first) if first else None, receives, visibility_ms, failures
+            )
+        return completed
+
+    def _redrive_settings(self) -> tuple[int, int]:
+        """The order queue's maxReceiveCount (receives before SQS dead-letters a message) and visibility
+        timeout in milliseconds, as SQS reports them."""
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self.target.output(outputs.QUEUE_URL), AttributeNames=["RedrivePolicy", "VisibilityTimeout"]
+        )["Attributes"]
+        policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+        return int(policy.get("maxReceiveCount", 1)), int(attributes.get("VisibilityTimeout", 30)) * 1000
+
+    def function_failures(self, since_ms: int | None = None) -> list[FunctionFailure]:
+        """The invocations that failed as a whole, from the function's log group as Lambda writes it
+        (sandbox.logs.function_failures): whatever the function's application log level, since Lambda's
+        records are system logs and the runtime's error record is at ERROR."""
+        logs = self._client("logs")
+        request: dict[str, Any] = {"logGroupName": self.target.output(outputs.LOG_GROUP_NAME)}
+        if since_ms is not None:
+            request["startTime"] = since_ms
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = logs.filter_log_events(**request)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return []
+                raise
+            events.extend(page.get("events", []))
+            if not page.get("nextToken"):
+                return function_failures(events)
+            request["nextToken"] = page["nextToken"]
 
     def _make_visible(self, url: str, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), SQS_BATCH):

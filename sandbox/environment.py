@@ -242,8 +242,12 @@ class ExecutionEnvironment:
                 status, outcome = "error", Outcome(request_id, error=invocation.error, cold=cold)
             else:
                 outcome = Outcome(request_id, response=_parse(invocation.response), cold=cold)
+        error_type = outcome.error.get("errorType") if outcome.error else None
+        if error_type == "Runtime.ExitError" and outcome.error is not None:  # as Lambda logs a runtime that died
+            self._system(f"{outcome.error.get('errorMessage')}\n{error_type}")
         duration_ms = (time.monotonic() - began) * 1000
-        report = Report(request_id, duration_ms, self.setup.memory_mb, self._max_memory_mb(), init_ms, status)
+        memory = self._max_memory_mb()
+        report = Report(request_id, duration_ms, self.setup.memory_mb, memory, init_ms, status, error_type)
         for line in end_records(self.setup.log, report, time.time()):
             self._system(line)
         return outcome

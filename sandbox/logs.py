@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -108,6 +109,7 @@ class Report:
     max_memory_used_mb: int
     init_duration_ms: float | None
     status: str = "success"  # success, error, timeout
+    error_type: str | None = None  # the error Lambda reports for a failed invocation (platform.report's errorType)
 
     @property
     def billed_ms(self) -> int:
@@ -137,7 +139,9 @@ def end_records(config: LogConfig, report: Report, now: float) -> list[str]:
         }
         if report.init_duration_ms is not None:
             metrics["initDurationMs"] = round(report.init_duration_ms, 2)
-        record = {"requestId": report.request_id, "metrics": metrics, "status": report.status}
+        record: dict[str, Any] = {"requestId": report.request_id, "metrics": metrics, "status": report.status}
+        if report.status != "success" and report.error_type:
+            record["errorType"] = report.error_type
         return [json.dumps({"time": _iso(now), "type": "platform.report", "record": record})]
     line = (
         f"REPORT RequestId: {report.request_id}\tDuration: {report.duration_ms:.2f} ms\t"
@@ -148,6 +152,8 @@ def end_records(config: LogConfig, report: Report, now: float) -> list[str]:
         line += f"Init Duration: {report.init_duration_ms:.2f} ms\t"
     if report.status != "success":
         line += f"Status: {report.status}"
+        if report.error_type:
+            line += f"\tError Type: {report.error_type}"
     return [f"END RequestId: {report.request_id}", line]
 
 
@@ -162,6 +168,154 @@ def is_cold_start_report(message: str) -> bool:
             return False
         return isinstance(record, dict) and "initDurationMs" in (record.get("record") or {}).get("metrics", {})
     return False
+
+
+# What a function's log group says about an invocation that failed as a whole: a function-level failure.
+# Lambda's records (Text and JSON formats), the runtime's error record, and the lines Lambda writes for a
+# timeout and for a runtime that exited. Sources: Lambda's "Using the Lambda JSON log format" (platform.start,
+# platform.report, platform.initReport), the Telemetry API schema reference (a report's `status` is success,
+# error, failure or timeout, with an optional `errorType`), and awslambdaric's log_error (the runtime's record:
+# JSON `{"level": "ERROR", "errorType", "errorMessage", "requestId", "stackTrace"}`, or Text `[ERROR] Type: msg`).
+_TIMED_OUT = re.compile(r"(?:(?P<rid>[0-9a-f-]{36}) )?(?P<text>Task timed out after [\d.]+ seconds)")
+_EXITED = re.compile(r"^RequestId: (?P<rid>\S+) Error: (?P<text>Runtime exited[^\n]*)(?:\n(?P<type>\S+))?", re.DOTALL)
+_TEXT_ERROR = re.compile(r"^\[ERROR\] (?P<type>[\w.]+): (?P<text>[^\n]*)")
+_TEXT_FIELD = re.compile(r"(RequestId|Status|Error Type|Phase): (\S+)")
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One log event, as far as function-level failures go."""
+
+    kind: str  # "start", "end" (a report), "init" (an init report), "detail" (an error's type or message)
+    at_ms: int
+    request_id: str = ""
+    status: str = ""
+    error_type: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FunctionFailure:
+    """An invocation that failed as a whole, as its log group tells it: when it ended and why."""
+
+    at_ms: int
+    request_id: str
+    reason: str
+    stream: str = ""
+
+
+def _json_record(timestamp: int, text: str) -> _Record | None:
+    try:
+        line = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(line, dict):
+        return None
+    kinds = {"platform.start": "start", "platform.report": "end", "platform.initReport": "init"}
+    record = line.get("record")
+    if isinstance(record, dict) and line.get("type") in kinds:
+        return _Record(
+            kinds[line["type"]],
+            timestamp,
+            str(record.get("requestId") or ""),
+            str(record.get("status") or ""),
+            str(record.get("errorType") or ""),
+        )
+    error_type, error_message = line.get("errorType"), line.get("errorMessage")
+    if not (isinstance(error_type, str) and error_type and isinstance(error_message, str)):
+        return None
+    return _Record("detail", timestamp, str(line.get("requestId") or ""), "", error_type, error_message)
+
+
+def _record(timestamp: int, message: str) -> _Record | None:
+    text = message.strip()
+    if text.startswith("{"):
+        return _json_record(timestamp, text)
+    found: _Record | None = None
+    if text.startswith(("START RequestId:", "REPORT RequestId:", "INIT_REPORT")):
+        fields = dict(_TEXT_FIELD.findall(text))
+        kind = "start" if text.startswith("START") else "end" if text.startswith("REPORT") else "init"
+        status = fields.get("Status", "success" if kind == "end" else "")
+        # The sandbox's INIT_REPORT names the error's message after its type.
+        message = text.split("Error Type: ", 1)[1].partition(" ")[2] if "Error Type: " in text else ""
+        found = _Record(kind, timestamp, fields.get("RequestId", ""), status, fields.get("Error Type", ""), message)
+    elif exited := _EXITED.match(text):
+        found = _Record("detail", timestamp, exited["rid"], "", exited["type"] or "Runtime.ExitError", exited["text"])
+    elif timed_out := _TIMED_OUT.search(text):
+        found = _Record("detail", timestamp, timed_out["rid"] or "", "timeout", "", timed_out["text"])
+    elif error := _TEXT_ERROR.match(text):
+        found = _Record("detail", timestamp, "", "", error["type"], error["text"])
+    return found
+
+
+def _reason(details: list[_Record], end: _Record | None) -> str:
+    timeout = next((d for d in details if d.status == "timeout"), None)
+    if timeout is not None:
+        return timeout.message
+    if end is not None and end.status == "timeout":
+        return "Task timed out"
+    # The runtime's record names both type and message; an init report or a report may name the type only.
+    described = [d for d in details if d.message] or details
+    chosen = described[-1] if described else None
+    error_type = (chosen.error_type if chosen else "") or (end.error_type if end else "")
+    message = chosen.message if chosen else ""
+    if error_type and message:
+        return f"{error_type}: {message}"
+    return error_type or message or f"the function failed (status {end.status if end else 'unknown'})"
+
+
+def _stream_failures(stream: str, records: list[_Record]) -> list[FunctionFailure]:
+    failures: list[FunctionFailure] = []
+    carried: list[_Record] = []
+    # The failure just recorded and what made its reason: an error record straight after it (no start
+    # between) is its own, late (the runtime's output races Lambda's records): it completes the reason.
+    last: tuple[int, _Record, list[_Record]] | None = None
+    for index, record in enumerate(records):
+        if record.kind == "detail":
+            if last is not None and not carried:
+                position, end, details = last
+                details.append(record)
+                failures[position] = FunctionFailure(end.at_ms, end.request_id, _reason(details, end), stream)
+            else:
+                carried.append(record)
+            continue
+        if record.kind == "start":
+            last = None
+            continue
+        if record.kind == "init":
+            if record.status != "error":
+                continue
+            if any(later.kind == "end" for later in records[index + 1 :]):
+                carried.append(record)  # Lambda retries the init in the invocation, whose report follows
+                continue
+        elif record.status in ("", "success"):  # a report of an invocation that did not fail
+            carried, last = [], None
+            continue
+        details = [*carried, record] if record.kind == "init" else carried
+        failures.append(FunctionFailure(record.at_ms, record.request_id, _reason(details, record), stream))
+        last, carried = (len(failures) - 1, record, details), []
+    if carried:  # reports dropped (system log level WARN): the error records stand for the invocation
+        failures.append(FunctionFailure(carried[-1].at_ms, carried[-1].request_id, _reason(carried, None), stream))
+    return failures
+
+
+def function_failures(events: list[dict[str, Any]]) -> list[FunctionFailure]:
+    """The invocations that failed as a whole, oldest first, from a log group's events (FilterLogEvents'
+    `timestamp`, `message` and `logStreamName`).
+
+    One environment logs to one stream, one invocation at a time, so a stream read in order splits into
+    invocations at each start record. A failed invocation ends with a report whose status is not success
+    (or, for an init that failed and was never retried in that environment, its init report); the error
+    records before it (or, for an init failure, just after it: the runtime's output and Lambda's own
+    record race) give its reason. With the system log level at WARN Lambda drops the reports: the error
+    records alone then stand for the invocation."""
+    streams: dict[str, list[_Record]] = {}
+    for event in sorted(events, key=lambda e: int(e.get("timestamp", 0))):
+        record = _record(int(event.get("timestamp", 0)), str(event.get("message", "")))
+        if record is not None:
+            streams.setdefault(str(event.get("logStreamName", "")), []).append(record)
+    failures = [failure for stream, records in streams.items() for failure in _stream_failures(stream, records)]
+    return sorted(failures, key=lambda failure: failure.at_ms)
 
 
 class LogStream:
