@@ -9,6 +9,10 @@ backlog, the slower the emulator drained it, until a load of 100 orders/s it sho
 (measured: 79% of its busy time under that load was these walks). On SQS neither call depends on the depth.
 
 The mapping below has the same keys and values as moto's property; only when each value is computed differs.
+
+Also: moto's SetQueueAttributes drops the queue's Policy whenever the call does not name it (it assigns
+`attributes.get("Policy")`), so setting a visibility timeout or a RedriveAllowPolicy would silently open
+or close the queue to SNS. SQS changes only the attributes a call names; `install()` makes moto do so too.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from moto.sqs.models import Queue, sqs_backends
 AGE_METRIC_RECEIVES = 3
 
 _original_attributes: Any = Queue.attributes  # the property object (typeshed sees a method)
+_original_set_attributes = Queue._set_attributes
 
 
 class QueueAttributes(Mapping[str, Any]):
@@ -80,10 +85,21 @@ def moto_attributes(queue: Queue) -> dict[str, Any]:
     return built
 
 
+def _set_attributes(queue: Queue, attributes: dict[str, Any], now: float | None = None) -> None:
+    """moto's SetQueueAttributes, keeping the Policy unless the call names it, as SQS does."""
+    kept = getattr(queue, "policy", None)
+    _original_set_attributes(queue, attributes, now)
+    if "Policy" not in attributes:
+        queue.policy = kept
+
+
 def install() -> None:
-    """From now on, in this process, moto's queues answer attribute reads one attribute at a time."""
+    """From now on, in this process, moto's queues answer attribute reads one attribute at a time, and keep
+    the attributes a SetQueueAttributes does not name."""
     Queue.attributes = property(QueueAttributes)  # type: ignore[assignment,method-assign]
+    Queue._set_attributes = _set_attributes  # type: ignore[assignment,method-assign]
 
 
 def uninstall() -> None:
     Queue.attributes = _original_attributes  # type: ignore[method-assign]
+    Queue._set_attributes = _original_set_attributes  # type: ignore[method-assign]
