@@ -53,7 +53,18 @@ INT_RANGES: dict[str, IntRange] = {
         345600,
         "the order queue keeps a message for SQS's default retention of 4 days, so no order is ever older",
     ),
+    "tableWarmWriteUnits": IntRange(
+        0,
+        40000,
+        "0 leaves the table's warm throughput to DynamoDB (a new on-demand table: 4,000 write units/s); a set "
+        "value must be at least 4000 (DynamoDB's minimum) and at most 40000, the default table-level write "
+        "quota (Service Quotas L-AB614373), which must be raised before a higher value",
+    ),
 }
+# DynamoDB: warm throughput of a base table starts at 4,000 write units/s and can only grow (pulumi-aws
+# TableWarmThroughputArgs, "Minimum value of 4000 (default)"; DynamoDB developer guide, "Understanding DynamoDB
+# warm throughput", read 2026-12-03). 0 means unset.
+WARM_WRITE_UNITS_MINIMUM = 4000
 
 # visibilityTimeoutSeconds = 0 (Pulumi.yaml's default) means "derive it": 6 x timeout + window. The CLI
 # requires a value for every typed key without a default, so "unset" cannot be the signal.
@@ -99,6 +110,7 @@ class PipelineConfig:
     raw_message_delivery: bool
     alarm_emails: tuple[str, ...]
     backlog_age_alarm_seconds: int
+    table_warm_write_units: int = 0
     # Legal but unwise settings; reported by `load_config` as Pulumi warnings.
     warnings: tuple[str, ...] = ()
 
@@ -214,6 +226,19 @@ def _parse_string_list(text: str) -> list[str]:
     return value
 
 
+def _warm_write_units(read: _Reader) -> int:
+    """tableWarmWriteUnits: 0 (unset), or DynamoDB's minimum warm throughput up to the range's top."""
+    value = read.integer("tableWarmWriteUnits")
+    if 0 < value < WARM_WRITE_UNITS_MINIMUM:
+        read.fail(
+            "tableWarmWriteUnits",
+            value,
+            f"0 (unset) or {WARM_WRITE_UNITS_MINIMUM}..{INT_RANGES['tableWarmWriteUnits'].high}",
+            "DynamoDB's warm throughput for a table is at least 4000 write units/s, what a new on-demand table has",
+        )
+    return value
+
+
 def parse_config(raw: Mapping[str, str], stack: str, project: str = PROJECT) -> PipelineConfig:
     """Builds the config from raw Pulumi config strings, or raises ConfigError listing every problem."""
     read = _Reader(raw)
@@ -232,6 +257,7 @@ def parse_config(raw: Mapping[str, str], stack: str, project: str = PROJECT) -> 
     deletion_protection = read.boolean("deletionProtection")
     raw_message_delivery = read.boolean("rawMessageDelivery")
     explicit_backlog_age = read.integer("backlogAgeAlarmSeconds")
+    warm_write_units = _warm_write_units(read)
     warnings: list[str] = []
 
     name = function_name(project, stack)
@@ -314,6 +340,7 @@ def parse_config(raw: Mapping[str, str], stack: str, project: str = PROJECT) -> 
         raw_message_delivery=raw_message_delivery,
         alarm_emails=emails,
         backlog_age_alarm_seconds=backlog_age,
+        table_warm_write_units=warm_write_units,
         warnings=tuple(warnings),
     )
 
@@ -334,6 +361,7 @@ CONFIG_KEYS = (
     "rawMessageDelivery",
     "alarmEmails",
     "backlogAgeAlarmSeconds",
+    "tableWarmWriteUnits",
 )
 
 

@@ -73,6 +73,7 @@ class OrderPipeline(pulumi.ComponentResource):
             OrdersTableArgs(
                 point_in_time_recovery=config.point_in_time_recovery,
                 data_protection=config.data_protection,
+                warm_write_units=config.table_warm_write_units,
             ),
             child,
         )

@@ -62,6 +62,9 @@ BAD_CONFIG = [
     ("topicKmsKeyId", " ", ["topicKmsKeyId", "a non-empty string", "must be encrypted"]),
     ("backlogAgeAlarmSeconds", "-1", ["backlogAgeAlarmSeconds", "-1", "0..345600", "retention of 4 days"]),
     ("backlogAgeAlarmSeconds", "345601", ["backlogAgeAlarmSeconds", "345601", "0..345600", "no order is ever older"]),
+    ("tableWarmWriteUnits", "-1", ["tableWarmWriteUnits", "-1", "0..40000", "at least 4000"]),
+    ("tableWarmWriteUnits", "40001", ["tableWarmWriteUnits", "40001", "0..40000", "table-level write quota"]),
+    ("tableWarmWriteUnits", "3999", ["tableWarmWriteUnits", "3999", "0 (unset) or 4000..40000", "at least 4000"]),
 ]
 
 
@@ -80,6 +83,12 @@ def test_every_integer_rule_is_tested_below_and_above_its_range() -> None:
     for key, rule in INT_RANGES.items():
         assert any(k == key and v < rule.low for k, v in tested), f"{key}: no case below {rule.low}"
         assert any(k == key and v > rule.high for k, v in tested), f"{key}: no case above {rule.high}"
+
+
+def test_table_warm_write_units_unset_or_within_dynamodbs_range() -> None:
+    assert parse().table_warm_write_units == 0
+    assert parse(tableWarmWriteUnits="4000").table_warm_write_units == 4000
+    assert parse(tableWarmWriteUnits="40000").table_warm_write_units == 40000
 
 
 def test_batch_above_ten_needs_a_batching_window() -> None:

@@ -243,6 +243,13 @@ def test_table_is_keyed_by_order_id_on_demand_and_encrypted(dev: MockedStack, pr
     assert prod.one(TABLE).inputs["deletionProtectionEnabled"] is True
 
 
+def test_table_warm_throughput_only_when_configured(dev: MockedStack) -> None:
+    """tableWarmWriteUnits = 0 (the default) leaves the table's inputs as they were: no change for a deployed dev."""
+    assert "warmThroughput" not in dev.one(TABLE).inputs
+    warmed = deploy("dev", tableWarmWriteUnits="12000")
+    assert warmed.one(TABLE).inputs["warmThroughput"] == {"writeUnitsPerSecond": 12000}
+
+
 def test_order_topic_is_encrypted_with_the_configured_key(dev: MockedStack) -> None:
     assert dev.one(TOPIC, "-topic").inputs["kmsMasterKeyId"] == "alias/aws/sns"
     custom = deploy("dev", topicKmsKeyId="alias/orders")

@@ -53,6 +53,15 @@ def test_json_answers_every_question_for_the_shipped_stacks(stack: str) -> None:
         assert found["outcome_after_change"]["max_age_seconds"] <= 60
 
 
+def test_prod_as_shipped_meets_its_stated_target() -> None:
+    """README: prod is set for 2,000 orders/s sustained and 10,000/s for 5 minutes, the oldest order under 60 s."""
+    result = run("--stack", "prod", "--rate", "10000/s", "--burst", "5m", "--baseline", "2000/s", "--json")
+    found = json.loads(result.stdout)
+    assert found["meets_target"], found["outcome"]
+    assert found["smallest_change"] == []
+    assert found["quota_increases"] == []
+
+
 def test_the_table_names_the_first_limit_the_cost_and_the_change() -> None:
     result = run("--stack", "dev", "--rate", "5000/s")
     assert result.exit_code == 0, result.output
