@@ -142,7 +142,7 @@ def test_dlq_list_redrive_and_purge(served: Served) -> None:
     status = orderctl("status", *served.args())
     assert status.code == 0, status.err
     assert "dead-letter queue" in status.out
-    assert "alarm orders-dev-dlq-depth" in status.out
+    assert "alarm orders-dlq-depth-" in status.out  # auto-named: the logical name and a random suffix
 
 
 def test_a_second_sandbox_up_on_the_same_state_dir_is_refused_and_the_first_keeps_serving(served: Served) -> None:
