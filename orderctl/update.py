@@ -18,11 +18,11 @@ def update_lines(outcome: UpdateOutcome) -> list[str]:
     text += ["", f"Updating ({outcome.preview.stack}):"]
     for applied in changed:
         step = applied.step
-        calls = f" via {', '.join(dict.fromkeys(applied.calls))}" if applied.calls else ""
-        text.append(
-            f" {SYMBOLS[step.op]:<3}{step.type:<{width}}  {name_of(step.urn):<34} "
-            f"{applied.action} ({applied.seconds:.1f}s) {info(step)}{calls}".rstrip()
-        )
+        done = [f"{applied.action} ({applied.seconds:.1f}s)", info(step)]
+        if applied.calls:
+            done.append("via " + ", ".join(dict.fromkeys(applied.calls)))  # each AWS call once, in order
+        line = " ".join(part for part in done if part)
+        text.append(f" {SYMBOLS[step.op]:<3}{step.type:<{width}}  {name_of(step.urn):<34} {line}")
     if not changed:
         text.append("  no changes")
     text += [f"warning: {warning}" for warning in outcome.warnings]

@@ -194,3 +194,32 @@ def test_a_data_losing_plan_is_refused_and_the_sandbox_keeps_serving_unchanged(
     updating.pipeline.publish([json.dumps(order)])
     stored = eventually(lambda: updating.stored("after-the-refusal"), timeout=30)
     assert stored["quantity"] == order["quantity"]
+
+
+def test_replacements_and_deletes_come_after_every_other_step_last_registered_first(
+    updating: Updating, tmp_path: Path
+) -> None:
+    renamed = copy_project(tmp_path / "project")
+    replace_in(renamed / "infra/alarms.py", 'f"{name}-alarms"', 'f"{name}-alarm-topic"')  # the alarms' topic
+    replace_in(renamed / "infra/alarms.py", '"dlq-depth",\n', '"dlq-depth-v2",\n')  # one alarm
+
+    result = updating.update(renamed)
+
+    assert result.exit_code == 0, result.output
+    steps = result.output.split("Updating (dev):", 1)[1].splitlines()
+    done = [(line.split()[0], line.split()[2], line.split()[3]) for line in steps if line.startswith(" ")]
+    # Creates and updates as the program registers them: the new topic before the alarms that name it.
+    assert done[0] == ("+", "orders-alarm-topic", "created")
+    assert set(done[1:5]) == {
+        ("+", "orders-dlq-depth-v2", "created"),
+        ("~", "orders-subscription-dlq-depth", "updated"),
+        ("~", "orders-backlog-age", "updated"),
+        ("~", "orders-processor-errors", "updated"),
+    }
+    # Then the deletes, last registered first: the old alarm before the old topic it alarmed to.
+    assert done[5:] == [("-", "orders-dlq-depth", "deleted"), ("-", "orders-alarms", "deleted")]
+    cloudwatch = updating.sandbox.client("cloudwatch")
+    topics = {alarm["AlarmName"]: alarm["AlarmActions"] for alarm in cloudwatch.describe_alarms()["MetricAlarms"]}
+    assert len(topics) == 4
+    [topic] = {action for actions in topics.values() for action in actions}
+    assert ":orders-alarm-topic-" in topic
