@@ -109,7 +109,10 @@ def process_record(record: SqsRecord, tally: BatchTally) -> bool:
         keys["order_id"] = keys["order_id"] or getattr(error, "order_id", None)
         last = attempt >= MAX_RECEIVE_COUNT
         fate = "going to the DLQ" if last else f"will be redelivered, {MAX_RECEIVE_COUNT - attempt} attempt(s) left"
-        logger.warning(
+        # The attempt that sends the order to the DLQ is an ERROR, so its reason survives every log level
+        # (`orderctl dlq list` reads it); a retry to come is a WARN.
+        log = logger.error if last else logger.warning
+        log(
             f"order failed ({failure.kind}) on attempt {attempt} of {MAX_RECEIVE_COUNT}, {fate}: {failure.reason}",
             extra={**keys, "failure": failure.kind.value, "reason": failure.reason, "to_dlq": last},
         )

@@ -219,6 +219,9 @@ def test_failure_lines_name_the_attempt_and_the_last_one_says_dlq(
     assert (last["attempt"], last["to_dlq"]) == (3, True)
     assert "attempt 3 of 3, going to the DLQ" in last["message"]
     assert last["reason"].startswith("invalid order: body: is not JSON")
+    # A retry to come is a warning; the failure that dead-letters the order is an error, so its reason is
+    # kept at every log level Lambda filters by (and `orderctl dlq list` finds it at logLevel ERROR).
+    assert (first["level"], last["level"]) == ("WARN", "ERROR")
 
 
 def test_every_record_line_carries_the_message_and_order_ids(
