@@ -97,7 +97,7 @@ class Outcome:
         )
 
     def meets(self, target: Target) -> bool:
-        return self.settled and self.dlq < 0.5 and self.max_age_seconds <= target.max_age_seconds
+        return self.settled and self.dlq < 0.5 and self.max_age_seconds < target.max_age_seconds
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
     first_arrival: float | None = None
     last_store: float | None = None
     leftover = 0.0
+    pollers_busy = 0.0  # pollers the last step's batches kept busy (receive, function, delete)
     second_acc = {"arrivals": 0.0, "stored": 0.0, "concurrency": 0.0, "lambda": 0.0, "dynamodb": 0.0,
                   "publish": 0.0, "wru": 0.0, "age": 0.0}  # fmt: skip
     end = float(seconds if seconds is not None else arrivals.seconds)
@@ -315,11 +316,13 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
         second_acc["wru"] += min(consumed, capacity)
         # 3. The mapping scales.
         backlog_visible = sum(c.count for c in visible)
-        in_use = _executions(in_service, dt)
         if leftover > 1e-9:
             target = min(ceiling, target + platform.esm_scale_up_per_second * dt)
         else:
-            target = max(float(initial), min(target, math.ceil(in_use) + 1.0))
+            # no message left: back towards the pollers in use (and at least the initial five), as fast as it
+            # scales up, so a steady load below capacity does not make it saw up and down
+            floor = max(float(initial), math.ceil(pollers_busy * 1.1) + 1.0)
+            target = max(floor, target - platform.esm_scale_up_per_second * dt) if target > floor else target
         environments = min(lambda_ceiling, environments + platform.function_scale_up_per_second * dt, target)
         environments = max(environments, min(float(initial), float(lambda_ceiling)))
         # 4. Throttled pollers, then batches.
@@ -351,6 +354,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
                 can = min(can, platform.consumer_cap_per_second * dt)
             take = min(backlog_visible, can)
             totals["invocations"] += take / fill
+            pollers_busy = take / fill * per_batch / dt
             gathering = settings.batching_window_seconds and fill < settings.batch_size
             wait = settings.batching_window_seconds if gathering else 0
             for cohort in _take(visible, take):
@@ -359,6 +363,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
             leftover = sum(c.count for c in visible)
         else:
             leftover = backlog_visible
+            pollers_busy = 0.0
         second_acc["concurrency"] = max(second_acc["concurrency"], _executions(in_service, dt))
         unstored_now = unstored()
         oldest = min(

@@ -63,7 +63,7 @@ def capacity_answer(
 def _seconds(value: float | None) -> str:
     if value is None:
         return "not within 1 h"
-    return f"{value:,.0f} s" if value < 120 else f"{value / 60:,.1f} min"
+    return f"{value:,.1f} s" if value < 120 else f"{value / 60:,.1f} min"
 
 
 def render(found: Answer) -> Group:
