@@ -154,6 +154,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         self.endpoint = endpoint
         self.code_root = code_root
         self.abandoned = abandoned
+        self.failure: Exception | None = None  # the first resource the emulator refused to create
         self.resources: list[Declared] = []
         self.functions: dict[str, FunctionSpec] = {}
         self.mappings: list[MappingSpec] = []
@@ -194,18 +195,27 @@ class EmulatorMocks(pulumi.runtime.Mocks):
         return goal.urn if goal is not None else ""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
-        if self.abandoned():  # the rest is declared, not created: the run ends at once (raising here would
-            return f"{args.name}-abandoned", dict(args.inputs)  # leave a failed future per resource to log)
+        if self.abandoned() or self.failure is not None:  # the rest is declared, not created: the run ends
+            return f"{args.name}-abandoned", dict(args.inputs)  # at once, every registration answered
         if not args.custom:  # a ComponentResource: nothing to create
             return f"{args.name}-component", dict(args.inputs)
+        try:
+            resource_id, outputs = self._create(args)
+        except Exception as error:  # noqa: BLE001 (raised by deploy() once the program has run to its end)
+            # Raising here would fail this registration while the program's others went on in its threads,
+            # into the next run's engine: a later sandbox in this process would meet them.
+            self.failure = error
+            return f"{args.name}-failed", dict(args.inputs)
+        state = {**args.inputs, **outputs}
+        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id, self.urn_of(args)))
+        return resource_id, state
+
+    def _create(self, args: pulumi.runtime.MockResourceArgs) -> State:
         creator = self._creators.get(args.typ)
         if creator is None:
             supported = ", ".join(sorted(self._creators))
             raise DeployError(f"the sandbox cannot create {args.typ} ('{args.name}'); it supports: {supported}")
-        resource_id, outputs = creator(args, _auto_name(args))
-        state = {**args.inputs, **outputs}
-        self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id, self.urn_of(args)))
-        return resource_id, state
+        return creator(args, _auto_name(args))
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
         raise DeployError(f"the sandbox does not answer the invoke {args.token}: build the value as data instead")
@@ -527,6 +537,8 @@ def deploy(
     program_log.propagate = False
     program_log.addHandler(warnings)
     run = run_program(project, stack, config, mocks, logger=program_log)
+    if mocks.failure is not None:
+        raise mocks.failure
     problems = mocks.refusals + undeliverable_subscriptions(mocks.resources)
     if problems:
         raise DeployError("refused: " + "; ".join(problems))
