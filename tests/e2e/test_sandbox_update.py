@@ -225,3 +225,24 @@ def test_replacements_and_deletes_come_after_every_other_step_last_registered_fi
     assert len(topics) == 4
     [topic] = {action for actions in topics.values() for action in actions}
     assert ":orders-alarm-topic-" in topic
+
+
+def test_a_step_the_engine_refuses_changes_nothing_and_says_why(updating: Updating, tmp_path: Path) -> None:
+    protect = updating.update(updating.tree, "deletionProtection=true")  # protect on the table and queues
+    assert protect.exit_code == 0, protect.output
+    assert applied(protect, "orders-table", "UpdateTable")
+    dynamodb, table_name = updating.sandbox.client("dynamodb"), updating.sandbox.outputs["tableName"]
+    assert dynamodb.describe_table(TableName=table_name)["Table"]["DeletionProtectionEnabled"] is True
+    bad = copy_project(tmp_path / "project")
+    new_table_key(bad)
+    state = (updating.state_dir / PLAN_STATE_FILE).read_text()
+
+    result = updating.update(bad)
+
+    assert result.exit_code == 1
+    assert "error: unable to replace resource" in result.output
+    assert "nothing was changed: unable to replace resource" in result.output
+    assert "data loss" not in result.output  # protected: the engine refuses it before anything is lost
+    assert (updating.state_dir / PLAN_STATE_FILE).read_text() == state
+    table = dynamodb.describe_table(TableName=table_name)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "orderId", "KeyType": "HASH"}]
