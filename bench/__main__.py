@@ -19,10 +19,10 @@ from types import ModuleType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench import handler_bench, sandbox_bench
+from bench import calibration_bench, handler_bench, sandbox_bench
 from bench.checks import Check, print_summary
 
-SUITES: dict[str, ModuleType] = {"handler": handler_bench, "sandbox": sandbox_bench}
+SUITES: dict[str, ModuleType] = {"handler": handler_bench, "sandbox": sandbox_bench, "calibration": calibration_bench}
 RESULTS_DIR = Path(__file__).resolve().parents[1] / ".bench"
 
 

@@ -324,6 +324,10 @@ class Platform:
     consumer_cap_per_second: float | None = None  # a shared bottleneck (the sandbox's emulator), None on AWS
     publish_cap_per_second: float | None = None  # None: the region's SNS quota
     poll_starts_per_second: float | None = None  # batches a poller can begin per second (the sandbox's one thread)
+    pre_invoke_ms: float | None = None  # the part of the overhead before the function runs (None: half of it)
+    store_base_ms: float | None = None  # an order is stored this long into the invocation (None: at its end) ...
+    store_per_record_ms: float = 0.0  # ... plus this per record of the batch
+    duration_factors: tuple[float, ...] = ()  # measured spread of batch durations, taken in turn (steps < a batch)
 
 
 AWS = Platform("AWS")

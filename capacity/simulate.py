@@ -49,22 +49,33 @@ THROTTLED_POLLER_RETRY_SECONDS = 1.0  # an assumption: how often a throttled pol
 
 @dataclass(frozen=True)
 class Arrivals:
-    """Orders per second, second by second (the last value holds to the end of `seconds`)."""
+    """Orders per second, one value per `resolution` seconds (a second unless asked: the calibration replays the
+    sandbox's publishes at 10 ms)."""
 
     name: str
     rates: tuple[float, ...]
+    resolution: float = 1.0
 
     def rate(self, t: float) -> float:
-        second = int(t)
-        return self.rates[second] if second < len(self.rates) else 0.0
+        slot = int(t / self.resolution + 1e-9)
+        return self.rates[slot] if slot < len(self.rates) else 0.0
 
     @property
-    def seconds(self) -> int:
-        return len(self.rates)
+    def seconds(self) -> float:
+        return len(self.rates) * self.resolution
 
     @property
     def total(self) -> float:
-        return sum(self.rates)
+        return sum(self.rates) * self.resolution
+
+    @classmethod
+    def replay(cls, name: str, published: list[tuple[float, int]], resolution: float = 0.01) -> Arrivals:
+        """Publishes as they happened: (seconds from the start, orders) each, at `resolution`."""
+        end = max((t for t, _ in published), default=0.0)
+        rates = [0.0] * (int(end / resolution) + 1)
+        for t, count in published:
+            rates[int(t / resolution)] += count / resolution
+        return cls(name, tuple(rates), resolution)
 
     @classmethod
     def steady(cls, rate: float, seconds: int) -> Arrivals:
@@ -116,6 +127,7 @@ class _Cohort:
     count: float
     receives: int = 0
     visible_at: float = 0.0
+    stored_at: float = 0.0  # while in a batch: when its orders are written
 
 
 @dataclass
@@ -142,6 +154,7 @@ class Result:
     series: Series
     latency_ms: dict[int, float]  # histogram: ms -> orders
     invocations: float
+    step_peak_backlog: float  # the largest backlog at any step (the series keeps each second's last)
     published: float
     stored: float
     dlq: float
@@ -175,7 +188,7 @@ class Result:
 
     @property
     def peak_backlog(self) -> float:
-        return max(self.series.backlog, default=0.0)
+        return max(self.step_peak_backlog, max(self.series.backlog, default=0.0))
 
     @property
     def max_age(self) -> float:
@@ -230,6 +243,10 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
     first_arrival: float | None = None
     last_store: float | None = None
     leftover = 0.0
+    peak_backlog = 0.0
+    slot_free: list[float] = []  # when each poller is next free (steps shorter than a batch)
+    receiver_free = 0.0  # when a single receiving thread (the sandbox's poller) may receive again
+    cap_tokens = 0.0  # a shared bottleneck (consumer_cap_per_second): orders it may still take, refilled each step
     pollers_busy = 0.0  # pollers the last step's batches kept busy (receive, function, delete)
     second_acc = {"arrivals": 0.0, "stored": 0.0, "concurrency": 0.0, "lambda": 0.0, "dynamodb": 0.0,
                   "publish": 0.0, "wru": 0.0, "age": 0.0}  # fmt: skip
@@ -243,17 +260,18 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
         peak = max(consumed_by_second[: max(0, cutoff)], default=0.0)
         return min(settings.table_write_quota, max(settings.instant_write_units, PREVIOUS_PEAK_FACTOR * peak))
 
-    def unstored() -> float:
+    def unstored(now: float) -> float:
+        """Orders not yet written by `now` (every batch still running counts when `now` is -inf)."""
         return (
             sum(c.count for c in publisher)
             + sum(c.count for c in visible)
             + sum(c.count for c in pending)
-            + sum(c.count for _, c, _, _ in in_service)
+            + sum(c.count for _, c, _, _ in in_service if c.stored_at > now)
         )
 
     while True:
         t = step * dt
-        if t >= hard_end or (t >= end and unstored() < 1e-6 and step % steps_per_second == 0):
+        if t >= hard_end or (t >= end and unstored(-math.inf) < 1e-6 and step % steps_per_second == 0):
             break
         mid = t + dt / 2
         # 1. Arrivals and the publish quota.
@@ -299,9 +317,10 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
             if ok > 0:
                 totals["stored"] += ok
                 second_acc["stored"] += ok
-                key = max(0, round((finish - cohort.arrived) * 1000))
+                stored_at = cohort.stored_at or finish
+                key = max(0, round((stored_at - cohort.arrived) * 1000))
                 latency[key] = latency.get(key, 0.0) + ok
-                last_store = finish
+                last_store = stored_at if last_store is None else max(last_store, stored_at)
             if failed > 1e-12:
                 throttles["dynamodb"] += cohort.count * attempts_throttled
                 second_acc["dynamodb"] += cohort.count * attempts_throttled
@@ -340,7 +359,53 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
                                            mid + settings.visibility_timeout_seconds))  # fmt: skip
             backlog_visible = sum(c.count for c in visible)
         slots = min(target, environments)
-        if backlog_visible > 0 and slots > 0:
+        pre = overhead / 2 if platform.pre_invoke_ms is None else platform.pre_invoke_ms / 1000
+
+        def duration_of(records: float) -> float:
+            return times.batch_ms(settings.memory_mb, records) * platform.service_time_factor / 1000
+
+        def store_of(records: float) -> float:
+            if platform.store_base_ms is None:
+                return duration_of(records)
+            return (platform.store_base_ms + platform.store_per_record_ms * records) / 1000
+
+        discrete = dt < duration_of(1) + overhead and not settings.batching_window_seconds
+        if backlog_visible > 0 and slots >= 1 and discrete:
+            # Steps shorter than a batch: each poller takes what is visible (up to a batch) when it is free.
+            count = int(slots)
+            if platform.consumer_cap_per_second is not None:
+                burst = float(settings.batch_size * count)
+                cap_tokens = min(burst, cap_tokens + platform.consumer_cap_per_second * dt)
+            slot_free.extend([t] * (count - len(slot_free)))
+            del slot_free[count:]
+            for index in sorted(range(count), key=lambda i: slot_free[i]):
+                if not visible:
+                    break
+                start = max(slot_free[index], t, receiver_free, visible[0].visible_at)
+                if start >= t + dt:
+                    continue
+                records = min(float(settings.batch_size), sum(c.count for c in visible))
+                if platform.consumer_cap_per_second is not None:
+                    if cap_tokens < 1:
+                        break
+                    records = min(records, cap_tokens)
+                    cap_tokens -= records
+                factor = 1.0
+                if platform.duration_factors:
+                    factor = platform.duration_factors[int(totals["invocations"]) % len(platform.duration_factors)]
+                duration = duration_of(records) * factor
+                if platform.poll_starts_per_second is not None:
+                    receiver_free = start + 1 / platform.poll_starts_per_second
+                finish = start + duration + overhead
+                for cohort in _take(visible, records):
+                    cohort.receives += 1
+                    cohort.stored_at = start + pre + store_of(records) * factor
+                    in_service.append((finish, cohort, duration * cohort.count / records, duration))
+                slot_free[index] = finish
+                totals["invocations"] += 1
+            leftover = sum(c.count for c in visible)
+            pollers_busy = float(sum(1 for free in slot_free if free > t))
+        elif backlog_visible > 0 and slots > 0:
             fill = min(float(settings.batch_size), max(1.0, backlog_visible / slots))
             if settings.batching_window_seconds and fill < settings.batch_size:
                 fill = min(float(settings.batch_size), max(fill, arrivals.rate(t) * settings.batching_window_seconds))
@@ -357,15 +422,18 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
             pollers_busy = take / fill * per_batch / dt
             gathering = settings.batching_window_seconds and fill < settings.batch_size
             wait = settings.batching_window_seconds if gathering else 0
+            store = store_of(fill)
             for cohort in _take(visible, take):
                 cohort.receives += 1
+                cohort.stored_at = mid + wait + pre + store
                 in_service.append((mid + wait + per_batch, cohort, duration * cohort.count / fill, duration))
             leftover = sum(c.count for c in visible)
         else:
             leftover = backlog_visible
             pollers_busy = 0.0
         second_acc["concurrency"] = max(second_acc["concurrency"], _executions(in_service, dt))
-        unstored_now = unstored()
+        unstored_now = unstored(t + dt)
+        peak_backlog = max(peak_backlog, unstored_now)
         oldest = min(
             [c.arrived for c in publisher]
             + [c.arrived for c in visible]
@@ -397,6 +465,7 @@ def simulate(  # noqa: PLR0912, PLR0915 (one step of the model, read top to bott
         series=series,
         latency_ms=latency,
         invocations=totals["invocations"],
+        step_peak_backlog=peak_backlog,
         published=totals["published"],
         stored=totals["stored"],
         dlq=totals["dlq"],
