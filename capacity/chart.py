@@ -31,7 +31,7 @@ def draw(results: Mapping[str, Result], title: str, path: Path, *, until: float 
     arrivals = next(iter(results.values())).arrivals
     start = next((s for s, r in enumerate(arrivals.rates) if r > arrivals.rates[0]), None)
     if start is not None:
-        stop = next((s for s in range(start, arrivals.seconds) if arrivals.rates[s] < arrivals.rates[start]), start)
+        stop = next((s for s in range(start, len(arrivals.rates)) if arrivals.rates[s] < arrivals.rates[start]), start)
         for axis in (backlog, age):
             axis.axvspan(start / 60, stop / 60, color="#cccccc", alpha=0.4, label="burst")
     backlog.set_yscale("log")
