@@ -71,6 +71,16 @@ def targeted(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def project_dir_option(detail: str = "") -> Callable[[F], F]:
+    """`--project-dir`, the Pulumi project a command reads (default: the current directory, as the Pulumi CLI)."""
+    return click.option(
+        "--project-dir",
+        type=click.Path(path_type=Path, file_okay=False, exists=True),
+        default=Path(),
+        help=f"the Pulumi project directory{detail}  [default: the current directory]",
+    )
+
+
 class _Failed(click.ClickException):
     """A failure shown as one line on stderr, exit status 1 (the same in `main()` and in click's test runner)."""
 
@@ -210,12 +220,7 @@ def _serve_sandbox(console: Console, sandbox: Any, state_dir: Path, stop_request
 @click.option(
     "--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi up --config` (repeatable; kept)"
 )
-@click.option(
-    "--project-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path(),
-    help="the Pulumi project directory to apply  [default: the current directory]",
-)
+@project_dir_option(" to apply")
 def sandbox_update(state_dir: Path, settings: tuple[str, ...], project_dir: Path) -> None:
     """Apply the program in the project directory (the working tree), with --config on top of the sandbox's
     config, to the running sandbox while it serves, as `pulumi up` would: prints the plan, then each step
@@ -280,12 +285,7 @@ def _alive(pid: int) -> bool:
 
 @cli.command()
 @click.option("--stack", default="dev", show_default=True, help="the stack (Pulumi.<stack>.yaml) to check")
-@click.option(
-    "--project-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path(),
-    help="the Pulumi project directory  [default: the current directory]",
-)
+@project_dir_option()
 @click.option("--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi up --config` (repeatable)")
 def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
     """Check a stack's config as `pulumi preview` would, and show where each value comes from.
@@ -322,12 +322,7 @@ def preflight(stack: str, project_dir: Path, settings: tuple[str, ...]) -> None:
 @click.option("--memory", type=click.IntRange(128, 10240), help="the function's memory (MB) instead of the stack's")
 @click.option("--account-concurrency", type=click.IntRange(1), help="the account's Lambda concurrency [default: 1000]")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the tables")
-@click.option(
-    "--project-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path(),
-    help="the Pulumi project directory  [default: the current directory]",
-)
+@project_dir_option()
 def capacity_command(
     *,
     stack: str,
@@ -365,12 +360,7 @@ def capacity_command(
     "--config", "settings", multiple=True, metavar="KEY=VALUE", help="as `pulumi preview --config` (repeatable)"
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of the preview")
-@click.option(
-    "--project-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=Path(),
-    help="the Pulumi project directory, in a git repository  [default: the current directory]",
-)
+@project_dir_option(", in a git repository")
 @click.option(
     "--sandbox",
     "sandbox_dir",
