@@ -72,7 +72,9 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str] | None:
         return set()  # None is a success with nothing to report
     if not isinstance(response, dict):
         return None
-    failures = response.get("batchItemFailures", [])
+    failures = response.get("batchItemFailures")
+    if failures is None:  # absent or null: complete success ("Handling errors for an SQS event source")
+        return set()
     if not isinstance(failures, list):
         return None
     ids = set()

@@ -70,6 +70,10 @@ BATCH = {"a", "b", "c"}
     [
         ({"batchItemFailures": []}, set()),
         (None, set()),  # returning nothing is a success
+        # AWS Lambda developer guide, "Handling errors for an SQS event source": a null batchItemFailures is
+        # complete success (issue 17, finding 4: the sandbox failed the whole batch)
+        ({"batchItemFailures": None}, set()),
+        ({"batchItemFailures": [None]}, None),  # a null entry is not an item: the whole batch fails
         ({"batchItemFailures": [{"itemIdentifier": "b"}]}, {"b"}),
         ({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "c"}]}, {"a", "c"}),
         ({"statusCode": 200}, set()),  # no list: nothing failed
