@@ -8,7 +8,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 SOAK_ORDERS ?= 2000
 
-.PHONY: install install-runtime test lint typecheck preflight pytest demo bench soak mutate clean
+.PHONY: install install-runtime test lint typecheck preflight pytest demo bench calibrate soak mutate clean
 
 $(RUNTIME): requirements.txt pyproject.toml
 	@echo "installing the runtime requirements into $(VENV) (Pulumi SDK and AWS provider, boto3, moto, Powertools, awslambdaric: a few hundred MB, one to three minutes the first time)"
@@ -48,6 +48,10 @@ test: lint typecheck preflight pytest
 
 bench: install
 	$(BIN)/python -m bench
+
+# The capacity model against the sandbox (docs/benchmarks.md); exits 1 while a figure misses 25%.
+calibrate: install
+	$(BIN)/python -m bench calibration
 
 soak: install
 	$(BIN)/python -m tests.soak --orders $(SOAK_ORDERS)

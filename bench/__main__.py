@@ -23,6 +23,9 @@ from bench import calibration_bench, handler_bench, sandbox_bench
 from bench.checks import Check, print_summary
 
 SUITES: dict[str, ModuleType] = {"handler": handler_bench, "sandbox": sandbox_bench, "calibration": calibration_bench}
+# `make bench` runs these; the capacity model's calibration (`make calibrate`) misses some of its targets
+# still (issue 18, docs/benchmarks.md) and joins them once it meets them.
+DEFAULT_SUITES = ("handler", "sandbox")
 RESULTS_DIR = Path(__file__).resolve().parents[1] / ".bench"
 
 
@@ -50,7 +53,7 @@ def main() -> None:
     arguments = parser.parse_args()
     # A terminated run still unwinds: its workers are killed and their cgroups removed (finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    suites = arguments.suites or list(SUITES)
+    suites = arguments.suites or list(DEFAULT_SUITES)
     if arguments.in_process:
         [name] = suites
         run_suite(name, arguments.quick)
