@@ -99,6 +99,14 @@ def _int(value: Any) -> int:
     return int(float(value))
 
 
+def _placeholder(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
+    """A resource declared but not created (a cancelled or failed deploy): its inputs, and a name and ARN of
+    the provider's shape, so the program's own code that parses them (a policy from a topic's ARN) finishes
+    the run instead of failing a task that would outlive it into the next run of the process."""
+    name = str(args.inputs.get("name") or args.name)
+    return {"name": name, "arn": f"arn:aws:abandoned:us-east-1:000000000000:{name}", **args.inputs}
+
+
 def _auto_name(args: pulumi.runtime.MockResourceArgs) -> str:
     """An explicit name, else one made as the AWS provider makes it: the logical name and a random suffix."""
     explicit = args.inputs.get("name")
@@ -196,7 +204,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> State:
         if self.abandoned() or self.failure is not None:  # the rest is declared, not created: the run ends
-            return f"{args.name}-abandoned", dict(args.inputs)  # at once, every registration answered
+            return f"{args.name}-abandoned", _placeholder(args)  # at once, every registration answered
         if not args.custom:  # a ComponentResource: nothing to create
             return f"{args.name}-component", dict(args.inputs)
         try:
@@ -205,7 +213,7 @@ class EmulatorMocks(pulumi.runtime.Mocks):
             # Raising here would fail this registration while the program's others went on in its threads,
             # into the next run's engine: a later sandbox in this process would meet them.
             self.failure = error
-            return f"{args.name}-failed", dict(args.inputs)
+            return f"{args.name}-failed", _placeholder(args)
         state = {**args.inputs, **outputs}
         self.resources.append(Declared(args.typ, args.name, dict(args.inputs), state, resource_id, self.urn_of(args)))
         return resource_id, state
